@@ -1,0 +1,124 @@
+"""Files built by running code rather than templates: config.json, tokenizer, tiny random weights.
+
+Everything model-shaped comes from importing the *rendered* configuration and modeling modules out of the staging
+folder, so the config, the weights and the code can never drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import types
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS, Spec
+
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus.txt"
+
+# ChatML-style turns; the bos token opens the conversation and eos closes every turn (so generation stops there).
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + eos_token + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+@contextmanager
+def rendered_package(folder: Path):
+    """Import the rendered repo in `folder` as a throw-away package (its modules use relative imports)."""
+    name = f"_tf_scaffold_rendered_{uuid.uuid4().hex}"
+    pkg = types.ModuleType(name)
+    pkg.__path__ = [str(folder)]
+    sys.modules[name] = pkg
+    try:
+        yield lambda module: importlib.import_module(f"{name}.{module}")
+    finally:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]
+
+
+def build_tokenizer(spec: Spec, folder: Path) -> int:
+    """Train a byte-level BPE on the shipped corpus (offline, deterministic) and save it. Returns its size."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS.read_text(encoding="utf-8").splitlines(), trainer=trainer)
+    for token_id, token in ((PAD_TOKEN_ID, "<|pad|>"), (BOS_TOKEN_ID, "<|bos|>"), (EOS_TOKEN_ID, "<|eos|>")):
+        assert tok.token_to_id(token) == token_id, (token, tok.token_to_id(token))
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|bos|>",
+        eos_token="<|eos|>",
+        pad_token="<|pad|>",
+        additional_special_tokens=["<|im_start|>"],
+        model_max_length=spec.max_position_embeddings,
+        padding_side="left",
+        add_bos_token=False,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(folder)
+    return tok.get_vocab_size()
+
+
+def build_model_files(spec: Spec, folder: Path) -> None:
+    """config.json, generation_config.json and (when asked) model.safetensors, from the rendered code."""
+    import torch
+    from transformers import GenerationConfig
+
+    with rendered_package(folder) as load:
+        config_mod = load(spec.configuration_module)
+        config = getattr(config_mod, spec.config_class)()  # the rendered defaults are the spec's values
+        config.architectures = [spec.architecture]
+        config.auto_map = dict(spec.auto_map)
+        config.dtype = "float32"
+        config.save_pretrained(folder)
+
+        GenerationConfig(
+            bos_token_id=BOS_TOKEN_ID,
+            eos_token_id=EOS_TOKEN_ID,
+            pad_token_id=PAD_TOKEN_ID,
+            max_new_tokens=256,
+        ).save_pretrained(folder)
+
+        if not spec.weights:
+            return
+        modeling_mod = load(spec.modeling_module)
+        model_cls = getattr(modeling_mod, spec.architecture)
+        torch.manual_seed(spec.seed)
+        model = model_cls(config).eval()
+        save_weights(model, folder / "model.safetensors")
+
+
+def save_weights(model, path: Path) -> None:
+    """Save a state dict as safetensors, dropping tied copies (what `save_pretrained` does, minus its extras)."""
+    from safetensors.torch import save_file
+
+    state = model.state_dict()
+    if model.config.tie_word_embeddings:
+        for target in getattr(model, "_tied_weights_keys", None) or {}:
+            state.pop(target, None)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+
+
+def write_answers(spec: Spec, folder: Path) -> None:
+    """The answers `new` was given, so the repo can be regenerated: `tf-scaffold new --spec .tf-scaffold.json`."""
+    from scaffold import __version__
+
+    payload = {"tf_scaffold_version": __version__, "variant": "decoder", "answers": spec.answers()}
+    (folder / ".tf-scaffold.json").write_text(json.dumps(payload, indent=2) + "\n")

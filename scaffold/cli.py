@@ -1,0 +1,145 @@
+"""The `tf-scaffold` command line. Parses, calls a command function, prints; errors become one line + exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from scaffold import __version__
+from scaffold.errors import ScaffoldError
+
+app = typer.Typer(
+    name="tf-scaffold",
+    help=(
+        "Generate Hugging Face custom-code model repos that vLLM and SGLang serve through their Transformers backend,"
+        " with a test harness that proves it."
+    ),
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tf-scaffold {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """tf-scaffold: backend-ready model repos for vLLM and SGLang."""
+
+
+def _interactive(no_input: bool) -> bool:
+    return not no_input and sys.stdin.isatty() and not os.environ.get("CI")
+
+
+@app.command(
+    epilog=(
+        "**Examples**\n\n"
+        "`tf-scaffold new acme-lm` (tiny random model in ./acme-lm)\n\n"
+        "`tf-scaffold new acme-lm --preset llama-3.2-1b -o models` (1B shape, config and code only)\n\n"
+        "`tf-scaffold new acme-lm --hidden-size 256 --num-heads 4 --num-kv-heads 2 --seed 7`\n\n"
+        "`tf-scaffold new acme-lm --spec acme-lm/.tf-scaffold.json --force` (regenerate from saved answers)"
+    )
+)
+def new(
+    name: str = typer.Argument(None, help="Model name, e.g. `acme-lm` (folder acme-lm, classes AcmeLm*).", show_default=False),
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Folder to create the repo in."),
+    preset: str = typer.Option(None, help="Sizes to start from: tiny (default), small (~100M), llama-3.2-1b."),
+    hidden_size: int = typer.Option(None, help="Width of the residual stream."),
+    num_layers: int = typer.Option(None, help="Number of decoder layers."),
+    num_heads: int = typer.Option(None, help="Query heads per layer."),
+    num_kv_heads: int = typer.Option(None, help="Key/value heads per layer (grouped-query attention)."),
+    head_dim: int = typer.Option(None, help="Size of each head (default hidden-size / num-heads)."),
+    intermediate_size: int = typer.Option(None, help="Width of the gated MLP."),
+    vocab_size: int = typer.Option(None, help="Embedding rows (the generated tokenizer uses at most this many)."),
+    max_position_embeddings: int = typer.Option(None, help="Longest sequence the model is configured for."),
+    rope_theta: float = typer.Option(None, help="RoPE base frequency."),
+    tie_word_embeddings: bool = typer.Option(
+        None, "--tie-word-embeddings/--no-tie-word-embeddings", help="Share the LM head with the input embeddings."
+    ),
+    seed: int = typer.Option(None, help="Seed of the random weights (same seed, same bytes)."),
+    weights: bool = typer.Option(
+        None, "--weights/--no-weights", help="Write random weights (default: yes, except for llama-3.2-1b)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing folder (it is kept as NAME.bak-<time>)."),
+    spec_file: Path = typer.Option(None, "--spec", help="JSON/TOML answers file; options given here override it."),
+    no_input: bool = typer.Option(False, "--no-input", help="Never prompt; use defaults for missing answers."),
+) -> None:
+    """Generate a backend-ready text decoder as a Hugging Face custom-code repo."""
+    from scaffold import commands
+    from scaffold.spec import DEFAULT_PRESET, PRESETS
+
+    try:
+        answers: dict[str, Any] = commands.read_spec_file(spec_file) if spec_file else {}
+        given = dict(
+            name=name,
+            preset=preset,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            num_kv_heads=num_kv_heads,
+            head_dim=head_dim,
+            intermediate_size=intermediate_size,
+            vocab_size=vocab_size,
+            max_position_embeddings=max_position_embeddings,
+            rope_theta=rope_theta,
+            tie_word_embeddings=tie_word_embeddings,
+            seed=seed,
+            weights=weights,
+        )
+        answers.update({k: v for k, v in given.items() if v is not None})
+        if _interactive(no_input):
+            if not answers.get("name"):
+                answers["name"] = typer.prompt("Model name", default="acme-lm")
+            if "preset" not in answers and not any(answers.get(k) is not None for k in given if k != "name"):
+                answers["preset"] = typer.prompt(
+                    f"Preset ({', '.join(PRESETS)})", default=DEFAULT_PRESET, show_default=True
+                )
+        if not answers.get("name"):
+            _fail("missing model name: `tf-scaffold new NAME` (e.g. `tf-scaffold new acme-lm`)")
+        result = commands.new(answers, output_dir, force=force)
+    except ScaffoldError as err:
+        _fail(str(err), err.exit_code)
+        return
+
+    spec = result.spec
+    typer.secho(f"Created {result.path}", fg=typer.colors.GREEN, bold=True)
+    typer.echo(
+        f"  {spec.architecture} (model_type {spec.model_type!r}): {spec.num_layers} layers, hidden {spec.hidden_size},"
+        f" {spec.num_heads}/{spec.num_kv_heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
+        f" (tokenizer {result.tokenizer_size}), {'random weights, seed ' + str(spec.seed) if spec.weights else 'no weights'}"
+    )
+    if result.backup:
+        typer.echo(f"  the previous folder was kept as {result.backup}")
+    for note in result.warnings:
+        typer.secho(f"  note: {note}", fg=typer.colors.YELLOW)
+    typer.echo(f"Next: cd {os.path.relpath(result.path)} && pytest")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.secho("error: interrupted", fg=typer.colors.RED, err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

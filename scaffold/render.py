@@ -1,0 +1,131 @@
+"""Templates -> {relative path: text}. Pure: nothing is written to disk here.
+
+The template folders are cookiecutter-compatible (`cookiecutter.json` + a `{{cookiecutter.repo_name}}` folder), so
+`cookiecutter templates/decoder` renders the same files. We render with jinja2 directly to keep `new` fast, with
+StrictUndefined so a missing value is an error, never an empty string in generated code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from scaffold import __version__
+from scaffold.errors import ScaffoldError
+from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, PAD_TOKEN_ID, Spec
+
+ROOT_DIR = "{{cookiecutter.repo_name}}"
+
+
+def templates_root() -> Path:
+    """The `templates/` folder: beside the package in a checkout, inside it in an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise ScaffoldError("tf-scaffold's templates are missing from this installation: reinstall tf-scaffold")
+
+
+def template_dir(variant: str = "decoder") -> Path:
+    return templates_root() / variant
+
+
+def human_count(n: int) -> str:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def context(spec: Spec) -> dict[str, Any]:
+    """The cookiecutter context: every slot the templates fill, computed here and nowhere else."""
+    return {
+        "name": spec.name,
+        "repo_name": spec.repo_name,
+        "module_name": spec.module_name,
+        "class_prefix": spec.class_prefix,
+        "model_type": spec.model_type,
+        "config_class": spec.config_class,
+        "base_model_class": spec.base_model_class,
+        "architecture": spec.architecture,
+        "configuration_module": spec.configuration_module,
+        "modeling_module": spec.modeling_module,
+        "hidden_size": spec.hidden_size,
+        "num_layers": spec.num_layers,
+        "num_heads": spec.num_heads,
+        "num_kv_heads": spec.num_kv_heads,
+        "head_dim": spec.resolved_head_dim,
+        "intermediate_size": spec.intermediate_size,
+        "vocab_size": spec.vocab_size,
+        "max_position_embeddings": spec.max_position_embeddings,
+        "rope_theta": repr(float(spec.rope_theta)),
+        "rms_norm_eps": repr(float(spec.rms_norm_eps)),
+        "tie_word_embeddings": repr(bool(spec.tie_word_embeddings)),
+        "pad_token_id": PAD_TOKEN_ID,
+        "bos_token_id": BOS_TOKEN_ID,
+        "eos_token_id": EOS_TOKEN_ID,
+        "license": spec.license,
+        "seed": spec.seed,
+        "tp_plan": dict(spec.tp_plan),
+        "pp_plan": {k: [list(v[0]), list(v[1])] for k, v in spec.pp_plan.items()},
+        "num_parameters_human": human_count(spec.num_parameters),
+        "has_weights": spec.weights,
+        "tool_version": __version__,
+    }
+
+
+def _environment(root: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render(spec: Spec, variant: str = "decoder") -> dict[str, str]:
+    """Render every template file of `variant` for `spec`. Returns {posix relative path: text}."""
+    tdir = template_dir(variant)
+    env = _environment(tdir)
+    ctx = {"cookiecutter": context(spec)}
+    files: dict[str, str] = {}
+    src_root = tdir / ROOT_DIR
+    for path in sorted(src_root.rglob("*")):
+        if path.is_dir() or "__pycache__" in path.parts:
+            continue
+        rel_template = path.relative_to(tdir).as_posix()
+        rel_out = env.from_string(path.relative_to(src_root).as_posix()).render(ctx)
+        try:
+            text = env.get_template(rel_template).render(ctx)
+        except jinja2.TemplateError as err:  # a template bug, not a user error: say where
+            raise ScaffoldError(f"template {rel_template} failed to render: {err}") from err
+        files[rel_out] = text
+    return format_python(files)
+
+
+def format_python(files: dict[str, str]) -> dict[str, str]:
+    """Format every .py file with ruff (the generated code is read by people and reviewed by linters)."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    out = dict(files)
+    for rel, text in files.items():
+        if not rel.endswith(".py"):
+            continue
+        cmd = [ruff, "format", "--isolated", "--stdin-filename", rel, "-"]
+        try:
+            proc = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise ScaffoldError("ruff is not installed: `pip install ruff` (tf-scaffold formats generated code)") from None
+        if proc.returncode != 0:
+            raise ScaffoldError(f"generated {rel} is not valid Python: {proc.stderr.strip().splitlines()[-1]}")
+        out[rel] = proc.stdout
+    return out
+
+
+def cookiecutter_defaults(variant: str = "decoder") -> dict[str, Any]:
+    return json.loads((template_dir(variant) / "cookiecutter.json").read_text())

