@@ -59,7 +59,9 @@ def _interactive(no_input: bool) -> bool:
     )
 )
 def new(
-    name: str = typer.Argument(None, help="Model name, e.g. `acme-lm` (folder acme-lm, classes AcmeLm*).", show_default=False),
+    name: str = typer.Argument(
+        None, help="Model name, e.g. `acme-lm` (folder acme-lm, classes AcmeLm*).", show_default=False
+    ),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Folder to create the repo in."),
     preset: str = typer.Option(None, help="Sizes to start from: tiny (default), small (~100M), llama-3.2-1b."),
     hidden_size: int = typer.Option(None, help="Width of the residual stream."),
@@ -105,13 +107,10 @@ def new(
             weights=weights,
         )
         answers.update({k: v for k, v in given.items() if v is not None})
-        if _interactive(no_input):
-            if not answers.get("name"):
-                answers["name"] = typer.prompt("Model name", default="acme-lm")
-            if "preset" not in answers and not any(answers.get(k) is not None for k in given if k != "name"):
-                answers["preset"] = typer.prompt(
-                    f"Preset ({', '.join(PRESETS)})", default=DEFAULT_PRESET, show_default=True
-                )
+        if _interactive(no_input) and not answers.get("name"):
+            answers["name"] = typer.prompt("Model name", default="acme-lm")
+            if "preset" not in answers:
+                answers["preset"] = typer.prompt(f"Preset ({', '.join(PRESETS)})", default=DEFAULT_PRESET)
         if not answers.get("name"):
             _fail("missing model name: `tf-scaffold new NAME` (e.g. `tf-scaffold new acme-lm`)")
         result = commands.new(answers, output_dir, force=force)

@@ -42,7 +42,9 @@ def transformers_names() -> tuple[frozenset[str], frozenset[str]]:
                 if isinstance(key, str) and path.name in ("configuration_auto.py", "auto_mappings.py"):
                     model_types.add(key)
             elif isinstance(node, ast.Dict) and path.name in ("configuration_auto.py", "auto_mappings.py"):
-                model_types.update(k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+                model_types.update(
+                    k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                )
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and _CLASS_RE.match(node.value):
                 classes.add(node.value)
     return frozenset(model_types), frozenset(classes)

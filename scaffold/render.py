@@ -120,7 +120,9 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
         try:
             proc = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
         except FileNotFoundError:
-            raise ScaffoldError("ruff is not installed: `pip install ruff` (tf-scaffold formats generated code)") from None
+            raise ScaffoldError(
+                "ruff is not installed: `pip install ruff` (tf-scaffold formats generated code)"
+            ) from None
         if proc.returncode != 0:
             raise ScaffoldError(f"generated {rel} is not valid Python: {proc.stderr.strip().splitlines()[-1]}")
         out[rel] = proc.stdout

@@ -93,7 +93,9 @@ def normalise_name(name: str) -> tuple[str, str]:
     if not raw:
         raise SpecError("model name is empty: give a name such as `acme-lm`")
     if "/" in raw or "\\" in raw or raw in (".", ".."):
-        raise SpecError(f"model name {name!r} contains a path separator: give a bare name and choose the folder with -o DIR")
+        raise SpecError(
+            f"model name {name!r} contains a path separator: give a bare name and choose the folder with -o DIR"
+        )
     if any(tok in raw for tok in ("{{", "}}", "{%", "%}", "{#", "#}")):
         raise SpecError(f"model name {name!r} contains template syntax: use letters, digits, '-' or '_'")
     if not _NAME_RE.match(raw):
@@ -107,7 +109,9 @@ def normalise_name(name: str) -> tuple[str, str]:
     if keyword.iskeyword(module) or keyword.issoftkeyword(module) or keyword.iskeyword(prefix):
         raise SpecError(f"model name {name!r} becomes the Python keyword {module!r}: choose another name")
     if not module.isidentifier() or not prefix.isidentifier():
-        raise SpecError(f"model name {name!r} does not give a valid Python identifier: use letters, digits, '-' or '_'")
+        raise SpecError(
+            f"model name {name!r} does not give a valid Python identifier: use letters, digits, '-' or '_'"
+        )
     return module, prefix
 
 
@@ -173,7 +177,9 @@ class Spec(BaseModel):
                 " grouped-query attention needs a whole number of query heads per kv head"
             )
         if self.resolved_head_dim % 2:
-            raise SpecError(f"head-dim {self.resolved_head_dim} is odd: rotary embeddings rotate pairs, use an even head-dim")
+            raise SpecError(
+                f"head-dim {self.resolved_head_dim} is odd: rotary embeddings rotate pairs, use an even head-dim"
+            )
         if self.vocab_size < MIN_VOCAB_SIZE:
             raise SpecError(
                 f"vocab-size {self.vocab_size} is too small: the byte-level tokenizer needs at least {MIN_VOCAB_SIZE}"

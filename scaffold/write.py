@@ -43,14 +43,27 @@ def clean_stale_staging(parent: Path, name: str) -> None:
 
 def check_target(target: Path, force: bool) -> None:
     if target.exists() and not force:
-        raise TargetExistsError(f"{target} already exists: choose another name or -o DIR, or pass --force to replace it")
+        raise TargetExistsError(
+            f"{target} already exists: choose another name or -o DIR, or pass --force to replace it"
+        )
     if target.exists() and not target.is_dir():
         raise TargetExistsError(f"{target} exists and is not a folder: move it away first")
     parent = target.parent
-    if not parent.is_dir():
-        raise ScaffoldError(f"output folder {parent} does not exist: create it first or pick another -o DIR")
-    if not os.access(parent, os.W_OK):
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ScaffoldError(f"output folder {parent} is inside a file ({existing}): pick another -o DIR")
+    if existing is None or not os.access(existing, os.W_OK):
         raise ScaffoldError(f"cannot write to {parent}: pick another -o DIR")
+
+
+def _discard(staging: Path, created: list[Path]) -> None:
+    """Remove the staging folder and any output folders this run created (innermost first)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _normalise_permissions(root: Path) -> None:
@@ -90,6 +103,8 @@ def write_atomically(target: Path, files: dict[str, str], build: Callable[[Path]
     target = target.resolve()
     check_target(target, force)
     parent = target.parent
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
     clean_stale_staging(parent, target.name)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_MARK}{os.getpid()}-", dir=parent))
     backup: Path | None = None
@@ -118,9 +133,9 @@ def write_atomically(target: Path, files: dict[str, str], build: Callable[[Path]
                     backup = None
                 raise
     except KeyboardInterrupt:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging, created)
         raise InterruptedError_(f"interrupted: nothing was written to {target}") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging, created)
         raise
     return backup

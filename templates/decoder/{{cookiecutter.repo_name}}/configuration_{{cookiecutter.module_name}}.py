@@ -1,5 +1,7 @@
 """{{ cookiecutter.class_prefix }} model configuration."""
 
+from typing import ClassVar
+
 from transformers import PreTrainedConfig
 
 
@@ -19,18 +21,18 @@ class {{ cookiecutter.config_class }}(PreTrainedConfig):
     """
 
     model_type = "{{ cookiecutter.model_type }}"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
 
     # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`;
     # vLLM and SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise),
     # o and down split their inputs and all-reduce (rowwise).
-    base_model_tp_plan = {
+    base_model_tp_plan: ClassVar[dict[str, str]] = {
 {%- for key, style in cookiecutter.tp_plan.items() %}
         "{{ key }}": "{{ style }}",
 {%- endfor %}
     }
     # Pipeline-parallel plan: which tensors enter and leave each top-level module of the base model.
-    base_model_pp_plan = {
+    base_model_pp_plan: ClassVar[dict[str, tuple[list[str], list[str]]]] = {
 {%- for key, io in cookiecutter.pp_plan.items() %}
         "{{ key }}": ({{ io[0] | tojson }}, {{ io[1] | tojson }}),
 {%- endfor %}

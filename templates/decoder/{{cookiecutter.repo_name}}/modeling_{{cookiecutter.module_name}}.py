@@ -13,6 +13,7 @@ How the engines use this file (read this before changing it):
 """
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -236,8 +237,8 @@ class {{ cookiecutter.class_prefix }}PreTrainedModel(PreTrainedModel):
     config: {{ cookiecutter.config_class }}
     base_model_prefix = "model"  # checkpoint keys are `model.*` (+ `lm_head.weight`): the engines load by these names
     supports_gradient_checkpointing = True
-    _no_split_modules = ["{{ cookiecutter.class_prefix }}DecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _no_split_modules: ClassVar[list[str]] = ["{{ cookiecutter.class_prefix }}DecoderLayer"]
+    _skip_keys_device_placement: ClassVar[list[str]] = ["past_key_values"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -332,9 +333,9 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
     so it must hold nothing but `model` and `lm_head`."""
 
     # v5 form: `lm_head.weight` is tied to the input embeddings when `config.tie_word_embeddings` is True.
-    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
-    _tp_plan = {"lm_head": "colwise_gather_output"}
-    _pp_plan = {"lm_head": (["hidden_states"], ["logits"])}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.weight": "model.embed_tokens.weight"}
+    _tp_plan: ClassVar[dict[str, str]] = {"lm_head": "colwise_gather_output"}
+    _pp_plan: ClassVar[dict[str, tuple[list[str], list[str]]]] = {"lm_head": (["hidden_states"], ["logits"])}
 
     def __init__(self, config: {{ cookiecutter.config_class }}):
         super().__init__(config)
@@ -380,7 +381,7 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
 
 
 __all__ = [
-    "{{ cookiecutter.class_prefix }}PreTrainedModel",
-    "{{ cookiecutter.base_model_class }}",
     "{{ cookiecutter.architecture }}",
+    "{{ cookiecutter.base_model_class }}",
+    "{{ cookiecutter.class_prefix }}PreTrainedModel",
 ]

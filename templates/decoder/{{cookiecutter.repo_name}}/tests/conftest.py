@@ -6,13 +6,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 # Before transformers is imported: never touch the network, and keep the copies of this repo's code that
 # `trust_remote_code` makes out of the user's cache.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="hf-modules-"))
-
-import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

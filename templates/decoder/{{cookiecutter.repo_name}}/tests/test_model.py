@@ -35,7 +35,7 @@ def test_auto_classes_resolve_to_this_repo(repo, config_json):
 
 
 def test_checkpoint_matches_model(repo, needs_weights):
-    model, info = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, output_loading_info=True)
+    _model, info = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, output_loading_info=True)
     assert not info["missing_keys"], info["missing_keys"]
     assert not info["unexpected_keys"], info["unexpected_keys"]
     assert not info["mismatched_keys"], info["mismatched_keys"]

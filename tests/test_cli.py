@@ -1,0 +1,150 @@
+"""The command line: exit codes, one-line errors, no clobbering, backups, atomic writes under interruption."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from scaffold import __version__
+from scaffold.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"tf-scaffold {__version__}"
+
+
+def test_help_has_examples():
+    result = run("new", "--help")
+    assert result.exit_code == 0
+    assert "tf-scaffold new acme-lm" in result.output
+    assert "--no-weights" in result.output and "--preset" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["bad/name"], ["llama"], ["acme", "--num-heads", "3"], ["acme", "--preset", "nope"], ["class"]],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args):
+    result = run("new", *args, "-o", str(tmp_path), "--no-input")
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_name_without_terminal(tmp_path):
+    result = run("new", "-o", str(tmp_path), "--no-input")
+    assert result.exit_code == 2
+    assert "missing model name" in result.output
+
+
+def test_existing_target_needs_force_then_is_backed_up(tmp_path):
+    target = tmp_path / "acme-lm"
+    target.mkdir()
+    (target / "mine.txt").write_text("precious")
+    result = run("new", "acme-lm", "-o", str(tmp_path), "--no-input", "--no-weights")
+    assert result.exit_code == 2 and "--force" in result.output
+    assert (target / "mine.txt").read_text() == "precious" and len(list(target.iterdir())) == 1
+
+    result = run("new", "acme-lm", "-o", str(tmp_path), "--no-input", "--no-weights", "--force")
+    assert result.exit_code == 0, result.output
+    backups = list(tmp_path.glob("acme-lm.bak-*"))
+    assert len(backups) == 1 and (backups[0] / "mine.txt").read_text() == "precious"
+    assert str(backups[0]) in result.output
+    assert (target / "config.json").exists() and not (target / "mine.txt").exists()
+
+
+def test_spec_file_round_trip(tmp_path):
+    result = run("new", "round-trip", "-o", str(tmp_path / "a"), "--hidden-size", "256", "--seed", "3", "--no-input")
+    assert result.exit_code == 0, result.output
+    answers = tmp_path / "a" / "round-trip" / ".tf-scaffold.json"
+    saved = json.loads(answers.read_text())["answers"]
+    assert saved["hidden_size"] == 256 and saved["seed"] == 3
+    (tmp_path / "b").mkdir()
+    result = run("new", "--spec", str(answers), "-o", str(tmp_path / "b"), "--no-input")
+    assert result.exit_code == 0, result.output
+    for name in ("model.safetensors", "config.json", "modeling_round_trip.py", "tokenizer.json"):
+        assert (tmp_path / "a" / "round-trip" / name).read_bytes() == (
+            tmp_path / "b" / "round-trip" / name
+        ).read_bytes()
+
+
+def test_spec_file_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = run("new", "--spec", str(bad), "-o", str(tmp_path), "--no-input")
+    assert result.exit_code == 2 and "not valid json" in result.output.lower()
+    toml = tmp_path / "spec.toml"
+    toml.write_text('name = "from-toml"\nnum_layers = 1\nweights = false\n')
+    result = run("new", "--spec", str(toml), "-o", str(tmp_path), "--no-input")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "from-toml" / "config.json").read_text())["num_hidden_layers"] == 1
+
+
+def test_no_weights(tmp_path):
+    result = run("new", "light", "-o", str(tmp_path), "--no-weights", "--no-input")
+    assert result.exit_code == 0
+    assert not (tmp_path / "light" / "model.safetensors").exists()
+    assert (tmp_path / "light" / "config.json").exists()
+
+
+def test_output_dir_is_created_but_not_inside_a_file(tmp_path):
+    result = run("new", "acme", "-o", str(tmp_path / "new" / "dir"), "--no-input", "--no-weights")
+    assert result.exit_code == 0 and (tmp_path / "new" / "dir" / "acme" / "config.json").exists()
+    (tmp_path / "file").write_text("x")
+    result = run("new", "acme", "-o", str(tmp_path / "file" / "sub"), "--no-input")
+    assert result.exit_code == 2 and "inside a file" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_new_leaves_nothing(tmp_path, sig):
+    """Interrupt `new` while it builds (after staging exists): no target, no staging folder."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "new", "acme-lm", "-o", str(tmp_path), "--no-input"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CI": "1"},
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(".acme-lm.tf-scaffold-tmp-*")):
+        time.sleep(0.01)
+    assert list(tmp_path.glob(".acme-lm.tf-scaffold-tmp-*")), "staging folder never appeared"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_killed_new_leaves_no_target_and_next_run_cleans_up(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "new", "acme-lm", "-o", str(tmp_path), "--no-input"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(".acme-lm.tf-scaffold-tmp-*")):
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "acme-lm").exists()
+    result = run("new", "acme-lm", "-o", str(tmp_path), "--no-input", "--no-weights")
+    assert result.exit_code == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["acme-lm"]

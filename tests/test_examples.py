@@ -1,0 +1,40 @@
+"""`examples/` holds generated repos; they must be exactly what the templates produce today."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scaffold import commands
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+VERSION_KEYS = ("transformers_version",)
+
+
+def normalise(rel: str, data: bytes) -> bytes:
+    """Files that record the transformers version they were written with are compared without it."""
+    if rel.endswith(".json") and rel != "tokenizer.json":
+        obj = json.loads(data)
+        for key in VERSION_KEYS:
+            obj.pop(key, None)
+        return json.dumps(obj, sort_keys=True).encode()
+    return data
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts
+    }
+
+
+@pytest.mark.parametrize("answers", [{"name": "acme-lm"}], ids=["acme-lm"])
+def test_example_matches_templates(tmp_path, answers):
+    fresh = commands.new(answers, tmp_path).path
+    example = EXAMPLES / fresh.name
+    assert example.is_dir(), f"examples/{fresh.name} is missing: see examples/README.md to regenerate it"
+    ours, theirs = tree(fresh), tree(example)
+    assert sorted(ours) == sorted(theirs), "examples/ and the templates list different files: regenerate the example"
+    drifted = [rel for rel in ours if normalise(rel, ours[rel]) != normalise(rel, theirs[rel])]
+    assert not drifted, f"examples/{fresh.name} drifted from the templates in {drifted}: regenerate it"

@@ -1,0 +1,156 @@
+"""The generated repo is complete, lint-clean, cookiecutter-compatible, and its own tests pass without tf-scaffold."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from scaffold.render import render, template_dir
+from scaffold.spec import build_spec
+
+BLOCK_SCAFFOLD = """
+import importlib.abc, sys
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "scaffold" or name.startswith("scaffold."):
+            raise ImportError("tf-scaffold is not available in this process")
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def test_repo_files(tiny_repo):
+    names = {p.relative_to(tiny_repo).as_posix() for p in tiny_repo.rglob("*") if p.is_file()}
+    for expected in (
+        "config.json",
+        "generation_config.json",
+        "configuration_acme_lm.py",
+        "modeling_acme_lm.py",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        ".gitattributes",
+        ".tf-scaffold.json",
+        "tests/conftest.py",
+        "tests/test_model.py",
+    ):
+        assert expected in names, expected
+    assert not any("__pycache__" in n for n in names)
+    assert not list(tiny_repo.parent.glob(".*tf-scaffold-tmp*")), "staging folder left behind"
+
+
+def test_config_json_contract(tiny_repo):
+    cfg = json.loads((tiny_repo / "config.json").read_text())
+    assert cfg["architectures"] == ["AcmeLmForCausalLM"]
+    assert cfg["model_type"] == "acme_lm"
+    assert cfg["auto_map"] == {
+        "AutoConfig": "configuration_acme_lm.AcmeLmConfig",
+        "AutoModel": "modeling_acme_lm.AcmeLmModel",
+        "AutoModelForCausalLM": "modeling_acme_lm.AcmeLmForCausalLM",
+    }
+    for key in (
+        "pad_token_id",
+        "bos_token_id",
+        "eos_token_id",
+        "tie_word_embeddings",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "hidden_size",
+        "num_hidden_layers",
+        "vocab_size",
+    ):
+        assert cfg.get(key) is not None, key
+    assert cfg["rope_parameters"] == {"rope_type": "default", "rope_theta": 10000.0}
+    assert cfg["head_dim"] == 64  # vLLM's CPU attention supports it
+
+
+def test_checkpoint_keys_and_size(tiny_repo):
+    with safe_open(tiny_repo / "model.safetensors", "pt") as f:
+        keys = list(f.keys())
+    assert all(k.startswith("model.") or k.startswith("lm_head.") for k in keys)
+    assert "lm_head.weight" not in keys  # tied: stored once, as the engines expect
+    assert (tiny_repo / "model.safetensors").stat().st_size < 5 * 2**20
+
+
+def test_weights_are_deterministic_for_a_seed(tmp_path, tiny_repo):
+    from scaffold import commands
+
+    again = commands.new({"name": "acme-lm"}, tmp_path / "same").path
+    other = commands.new({"name": "acme-lm", "seed": 1}, tmp_path / "other").path
+    assert (again / "model.safetensors").read_bytes() == (tiny_repo / "model.safetensors").read_bytes()
+    assert (other / "model.safetensors").read_bytes() != (tiny_repo / "model.safetensors").read_bytes()
+    assert (again / "tokenizer.json").read_bytes() == (tiny_repo / "tokenizer.json").read_bytes()
+
+
+def test_ruff_clean(tiny_repo):
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    py_files = [str(p) for p in tiny_repo.rglob("*.py")]
+    assert len(py_files) >= 4
+    check = subprocess.run([ruff, "check", "--isolated", *py_files], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    fmt = subprocess.run([ruff, "format", "--isolated", "--check", *py_files], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_no_template_residue(tiny_repo):
+    for path in tiny_repo.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".md", ".json"):
+            text = path.read_text()
+            for residue in ("{{", "{%", "cookiecutter"):
+                if path.name in ("tokenizer_config.json", "chat_template.jinja"):
+                    continue  # the chat template is Jinja by design
+                assert residue not in text, f"{residue!r} left in {path.name}"
+
+
+def test_cookiecutter_renders_the_same_files(tmp_path):
+    """The template folder is a real cookiecutter template: cookiecutter itself renders what `render` renders."""
+    from cookiecutter.main import cookiecutter
+
+    from scaffold.render import context, format_python
+
+    spec = build_spec({"name": "acme-lm"})
+    ctx = context(spec)
+    out = cookiecutter(str(template_dir()), no_input=True, extra_context=ctx, output_dir=str(tmp_path))
+    produced = {p.relative_to(out).as_posix(): p.read_text() for p in Path(out).rglob("*") if p.is_file()}
+    ours = render(spec)
+    assert sorted(produced) == sorted(ours)
+    produced = format_python(produced)
+    for rel, text in ours.items():
+        assert produced[rel] == text, rel
+
+
+@pytest.mark.slow
+def test_generated_tests_pass_without_tf_scaffold(tiny_repo, tmp_path):
+    repo = tmp_path / "acme-lm"
+    shutil.copytree(tiny_repo, repo)
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(BLOCK_SCAFFOLD)
+    env = {k: v for k, v in os.environ.items() if k != "HF_MODULES_CACHE"}
+    env["PYTHONPATH"] = str(block)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+    check = subprocess.run([sys.executable, "-c", "import scaffold"], env=env, capture_output=True, text=True)
+    assert check.returncode != 0  # the blocker really blocks
+
+
+def test_cookiecutter_json_lists_every_slot():
+    """`cookiecutter.json` documents exactly the slots `render` fills (its defaults are the default repo's)."""
+    from scaffold.render import context
+
+    defaults = json.loads((template_dir() / "cookiecutter.json").read_text())
+    assert defaults == json.loads(json.dumps(context(build_spec({"name": "acme-lm"}))))
