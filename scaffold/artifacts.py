@@ -6,6 +6,7 @@ folder, so the config, the weights and the code can never drift apart.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import sys
@@ -100,8 +101,10 @@ def build_model_files(spec: Spec, folder: Path) -> None:
             return
         modeling_mod = load(spec.modeling_module)
         model_cls = getattr(modeling_mod, spec.architecture)
+        init_config = copy.deepcopy(config)
+        init_config.initializer_range = spec.weights_std  # placeholder weights only; config.json keeps 0.02
         torch.manual_seed(spec.seed)
-        model = model_cls(config).eval()
+        model = model_cls(init_config).eval()
         save_weights(model, folder / "model.safetensors")
 
 

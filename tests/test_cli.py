@@ -148,3 +148,20 @@ def test_killed_new_leaves_no_target_and_next_run_cleans_up(tmp_path):
     result = run("new", "acme-lm", "-o", str(tmp_path), "--no-input", "--no-weights")
     assert result.exit_code == 0
     assert [p.name for p in tmp_path.iterdir()] == ["acme-lm"]
+
+
+@pytest.mark.slow
+def test_test_command_reports_passes_and_skip_reasons(tiny_repo):
+    result = run("test", str(tiny_repo), "--engines", "vllm")
+    assert result.exit_code == 0, result.output
+    assert "test_model::test_kv_cache" in result.output
+    assert "sglang" not in result.output.lower().split("harness finished")[0].split("\n", 2)[-1]  # deselected
+    last = [line for line in result.output.splitlines() if line.strip()][-1]
+    assert last.startswith("harness: ") and " passed, 0 failed" in last
+
+
+def test_test_command_bad_input(tmp_path):
+    result = run("test", str(tmp_path))
+    assert result.exit_code == 2 and "not a generated model repo" in result.output
+    result = run("test", str(tmp_path), "--engines", "tgi")
+    assert result.exit_code == 2

@@ -92,9 +92,12 @@ def test_ruff_clean(tiny_repo):
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     py_files = [str(p) for p in tiny_repo.rglob("*.py")]
     assert len(py_files) >= 4
-    check = subprocess.run([ruff, "check", "--isolated", *py_files], capture_output=True, text=True)
+    # run from the repo root, as a user would (import sections depend on it)
+    check = subprocess.run([ruff, "check", "--isolated", *py_files], capture_output=True, text=True, cwd=tiny_repo)
     assert check.returncode == 0, check.stdout
-    fmt = subprocess.run([ruff, "format", "--isolated", "--check", *py_files], capture_output=True, text=True)
+    fmt = subprocess.run(
+        [ruff, "format", "--isolated", "--check", *py_files], capture_output=True, text=True, cwd=tiny_repo
+    )
     assert fmt.returncode == 0, fmt.stdout
 
 

@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "engine: starts a real inference engine (vLLM or SGLang)")
+    config.addinivalue_line(
+        "markers", "engine: starts a real inference engine (vLLM or SGLang)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +42,6 @@ def has_weights() -> bool:
 @pytest.fixture(scope="session")
 def needs_weights(has_weights):
     if not has_weights:
-        pytest.skip("this repo has no weights (generated with --no-weights): add model.safetensors to run this test")
+        pytest.skip(
+            "this repo has no weights (generated with --no-weights): add model.safetensors to run this test"
+        )

@@ -11,7 +11,9 @@ ATOL = 1e-5
 
 @pytest.fixture(scope="module")
 def model(repo, needs_weights):
-    model = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        repo, trust_remote_code=True, dtype=torch.float32
+    )
     return model.eval()
 
 
@@ -30,12 +32,18 @@ def test_auto_classes_resolve_to_this_repo(repo, config_json):
         head = AutoModelForCausalLM.from_config(config, trust_remote_code=True)
     # The engines build only the base model; the head class must wrap exactly that base model.
     assert type(base).__name__ == auto_map["AutoModel"].split(".")[-1]
-    assert type(head).__name__ == auto_map["AutoModelForCausalLM"].split(".")[-1] == config_json["architectures"][0]
+    assert (
+        type(head).__name__
+        == auto_map["AutoModelForCausalLM"].split(".")[-1]
+        == config_json["architectures"][0]
+    )
     assert type(head.model) is type(base)
 
 
 def test_checkpoint_matches_model(repo, needs_weights):
-    _model, info = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, output_loading_info=True)
+    _model, info = AutoModelForCausalLM.from_pretrained(
+        repo, trust_remote_code=True, output_loading_info=True
+    )
     assert not info["missing_keys"], info["missing_keys"]
     assert not info["unexpected_keys"], info["unexpected_keys"]
     assert not info["mismatched_keys"], info["mismatched_keys"]
@@ -53,7 +61,9 @@ def test_tokenizer_matches_config(tokenizer, config_json):
 
 def test_chat_template_and_generate(model, tokenizer):
     messages = [{"role": "user", "content": "Hello, who are you?"}]
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    prompt = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**prompt, max_new_tokens=8, min_new_tokens=8, do_sample=False)
     assert out.shape == (1, prompt["input_ids"].shape[1] + 8)
     assert torch.equal(out[0, : prompt["input_ids"].shape[1]], prompt["input_ids"][0])
@@ -63,8 +73,12 @@ def test_rotary_buffer_restored_after_loading(model, config_json):
     # `inv_freq` is non-persistent: built on the meta device it is garbage unless `_init_weights` restores it.
     dim = config_json["head_dim"]
     theta = config_json["rope_parameters"]["rope_theta"]
-    expected = torch.tensor([1.0 / theta ** (i / dim) for i in range(0, dim, 2)], dtype=torch.float64)
-    torch.testing.assert_close(model.model.rotary_emb.inv_freq.double(), expected, rtol=1e-6, atol=0)
+    expected = torch.tensor(
+        [1.0 / theta ** (i / dim) for i in range(0, dim, 2)], dtype=torch.float64
+    )
+    torch.testing.assert_close(
+        model.model.rotary_emb.inv_freq.double(), expected, rtol=1e-6, atol=0
+    )
 
 
 def _padded_batch(vocab_size, pad_id):
@@ -77,16 +91,22 @@ def _padded_batch(vocab_size, pad_id):
 
 
 @pytest.mark.parametrize("other", ["sdpa"])
-def test_eager_and_sdpa_agree_on_non_pad_positions(repo, needs_weights, config_json, other):
+def test_eager_and_sdpa_agree_on_non_pad_positions(
+    repo, needs_weights, config_json, other
+):
     ids, mask = _padded_batch(config_json["vocab_size"], config_json["pad_token_id"])
     logits = {}
     for impl in ("eager", other):
-        m = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, attn_implementation=impl).eval()
+        m = AutoModelForCausalLM.from_pretrained(
+            repo, trust_remote_code=True, attn_implementation=impl
+        ).eval()
         assert m.config._attn_implementation == impl
         with torch.no_grad():
             logits[impl] = m(input_ids=ids, attention_mask=mask).logits
     keep = mask.bool()
-    torch.testing.assert_close(logits["eager"][keep], logits[other][keep], atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        logits["eager"][keep], logits[other][keep], atol=ATOL, rtol=0
+    )
     assert torch.isfinite(logits["eager"][keep]).all()
 
 
@@ -99,7 +119,9 @@ def test_kv_cache_decoding_equals_full_forward(model, config_json):
         out = model(input_ids=ids[:, :prefix], use_cache=True)
         steps, cache = [out.logits], out.past_key_values
         for t in range(prefix, ids.shape[1]):
-            out = model(input_ids=ids[:, t : t + 1], past_key_values=cache, use_cache=True)
+            out = model(
+                input_ids=ids[:, t : t + 1], past_key_values=cache, use_cache=True
+            )
             steps.append(out.logits)
             cache = out.past_key_values
     assert cache.get_seq_length() == ids.shape[1]

