@@ -132,6 +132,53 @@ def new(
     typer.echo(f"Next: cd {os.path.relpath(result.path)} && pytest")
 
 
+@app.command(
+    epilog=(
+        "**Examples**\n\n"
+        "`tf-scaffold check ./my-model` (static: reads files, never runs the repo's code)\n\n"
+        "`tf-scaffold check ./my-model --trust-remote-code` (also runs the engines' calls on CPU)\n\n"
+        "`tf-scaffold check ./my-model --json --ignore TFS016,TFS017`\n\n"
+        "Exit codes: 0 no errors, 1 errors found, 2 usage error or unreadable repo."
+    )
+)
+def check(
+    path: Path = typer.Argument(..., help="A model repo folder (config.json + modeling code)."),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Import and run the repo's code for the dynamic checks (as the engines do)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    select: str = typer.Option(None, help="Comma-separated check ids to run/report (e.g. TFS011,TFS020)."),
+    ignore: str = typer.Option(None, help="Comma-separated check ids to leave out."),
+    no_tp: bool = typer.Option(False, "--no-tp", help="Skip the 2-process tensor-parallel run (TFS109)."),
+) -> None:
+    """Check that a repo is servable by vLLM and SGLang's Transformers backend: what is wrong, where, how to fix it."""
+    from scaffold.conformance.checks import RULES
+
+    ids = {
+        k: [i.strip().upper() for i in v.split(",") if i.strip()]
+        for k, v in (("select", select), ("ignore", ignore))
+        if v
+    }
+    for key, values in ids.items():
+        unknown = [i for i in values if i not in RULES]
+        if unknown:
+            _fail(f"unknown check id {unknown[0]} in --{key}: run `tf-scaffold check --help`, ids are TFS001..TFS110")
+    if not path.exists():
+        _fail(f"{path} does not exist: give the folder of a model repo")
+    if not path.is_dir():
+        _fail(f"{path} is not a folder: give the folder of a model repo (the one holding config.json)")
+    from scaffold.conformance.checks import check as run_check
+
+    report = run_check(path, trust_remote_code, ids.get("select"), ids.get("ignore"), tp=not no_tp)
+    if json_output:
+        typer.echo(report.to_json())
+    else:
+        from scaffold.report import print_report
+
+        print_report(report, trust_remote_code)
+    raise typer.Exit(1 if report.errors else 0)
+
+
 env_app = typer.Typer(help="Build environments that run the real engines.", no_args_is_help=True)
 app.add_typer(env_app, name="env")
 

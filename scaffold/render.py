@@ -108,6 +108,10 @@ def render(spec: Spec, variant: str = "decoder") -> dict[str, str]:
         except (jinja2.TemplateError, UnicodeDecodeError) as err:  # a broken installation, not a user error
             raise ScaffoldError(f"template {rel_template} failed to render: {err}") from err
         files[rel_out] = text
+    # The conformance suite is one file shared with `tf-scaffold check`: copied verbatim, never templated.
+    from scaffold.conformance import CHECKS_FILE
+
+    files["tests/conformance.py"] = CHECKS_FILE.read_text(encoding="utf-8")
     return format_python(files)
 
 

@@ -121,6 +121,10 @@ def test_cookiecutter_renders_the_same_files(tmp_path):
     ctx = context(spec)
     out = cookiecutter(str(template_dir()), no_input=True, extra_context=ctx, output_dir=str(tmp_path))
     produced = {p.relative_to(out).as_posix(): p.read_text() for p in Path(out).rglob("*") if p.is_file()}
+    # the one file that is not a template: the conformance suite shared with `tf-scaffold check`
+    from scaffold.conformance import CHECKS_FILE
+
+    produced["tests/conformance.py"] = CHECKS_FILE.read_text()
     ours = render(spec)
     assert sorted(produced) == sorted(ours)
     produced = format_python(produced)
