@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,17 @@ def parse_junit(path: Path) -> list[TestOutcome]:
     return outcomes
 
 
+def _resolve_python(python: str | None) -> str:
+    """An absolute interpreter path (the harness runs with the repo as working directory)."""
+    if not python:
+        return sys.executable
+    # abspath, not resolve(): a venv python is a symlink, and resolving it leaves the venv
+    found = os.path.abspath(python) if os.sep in python else shutil.which(python)
+    if not found or not Path(found).is_file() or not os.access(found, os.X_OK):
+        raise ScaffoldError(f"python {python} does not exist: give the interpreter of the environment to test with")
+    return found
+
+
 def run_harness(
     repo: Path, engines: list[str] | None, python: str | None = None, cpu: bool = True, extra: list[str] | None = None
 ) -> TestReport:
@@ -123,11 +135,7 @@ def run_harness(
     repo = repo.resolve()
     if not (repo / "tests").is_dir() or not (repo / "config.json").is_file():
         raise ScaffoldError(f"{repo} is not a generated model repo (no config.json or tests/): give the repo's folder")
-    python = python or sys.executable
-    if not Path(python).exists() and not any(
-        (Path(p) / python).exists() for p in os.environ.get("PATH", "").split(os.pathsep)
-    ):
-        raise ScaffoldError(f"python {python} does not exist: give the interpreter of the environment to test with")
+    python = _resolve_python(python)
     unknown = [e for e in engines or [] if e not in ENGINES]
     if unknown:
         raise ScaffoldError(f"unknown engine {unknown[0]!r}: choose from {', '.join(ENGINES)}")
@@ -144,7 +152,10 @@ def run_harness(
             cmd += ["-m", "engine"]
         cmd += extra or []
         start = time.monotonic()
-        proc = subprocess.run(cmd, cwd=repo, check=False)
+        try:
+            proc = subprocess.run(cmd, cwd=repo, check=False)
+        except OSError as err:
+            raise ScaffoldError(f"cannot run {python}: {err.strerror or err}") from None
         report = TestReport(
             python=python, versions=versions, exit_code=proc.returncode, seconds=time.monotonic() - start
         )

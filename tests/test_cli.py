@@ -165,3 +165,18 @@ def test_test_command_bad_input(tmp_path):
     assert result.exit_code == 2 and "not a generated model repo" in result.output
     result = run("test", str(tmp_path), "--engines", "tgi")
     assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_test_command_relative_python(tiny_repo, monkeypatch):
+    """`--python .venv/bin/python` is relative to where the user stands, not to the repo."""
+    import os
+    from pathlib import Path
+
+    here = Path(sys.executable).parent.parent.parent
+    monkeypatch.chdir(here)
+    rel = os.path.relpath(sys.executable, here)
+    result = run("test", str(tiny_repo), "--python", rel, "--engines", "vllm")
+    assert result.exit_code == 0, result.output
+    result = run("test", str(tiny_repo), "--python", "no/such/python")
+    assert result.exit_code == 2 and "does not exist" in result.output
