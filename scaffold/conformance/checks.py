@@ -1323,6 +1323,15 @@ class _Probe:
         self.calls.append(
             (getattr(module, "layer_idx", None), kwargs.get("tfs_sentinel"))
         )
+        cache = kwargs.get(
+            "tfs_cache"
+        )  # an engine-style cache: the probe keeps K/V per layer
+        if cache is not None:
+            idx = module.layer_idx
+            if idx in cache:
+                key = torch.cat([cache[idx][0], key], dim=2)
+                value = torch.cat([cache[idx][1], value], dim=2)
+            cache[idx] = (key, value)
         b, h, t, d = query.shape
         s = key.shape[2]
         rep = h // key.shape[1]
@@ -1528,6 +1537,40 @@ def dynamic_checks(
                         "TFS103",
                         f"two packed sequences differ from running each alone by {diff:.3g}",
                     )
+                # Engine-style decode: prefill 5 tokens into the probe's cache, then one token at position 5.
+                # RoPE is relative, so only this exposes positions rebuilt instead of read from position_ids.
+                cache: dict = {}
+                base(
+                    input_ids=a,
+                    position_ids=torch.arange(5)[None],
+                    use_cache=False,
+                    return_dict=False,
+                    tfs_cache=cache,
+                )
+                step = _first(
+                    base(
+                        input_ids=ids[:, 5:6],
+                        position_ids=torch.tensor([[5]]),
+                        use_cache=False,
+                        return_dict=False,
+                        tfs_cache=cache,
+                    )
+                )[0]
+                full = _first(
+                    base(
+                        input_ids=ids[:, :6],
+                        position_ids=torch.arange(6)[None],
+                        use_cache=False,
+                        return_dict=False,
+                    )
+                )[0]
+                diff = _maxdiff(step[-1], full[-1])
+                if diff > ATOL:
+                    fail(
+                        "TFS103",
+                        "a decode step at position_ids=[[5]] after a 5-token prefill differs from the full "
+                        f"forward by {diff:.3g}: positions are not taken from position_ids",
+                    )
 
             mask = torch.ones(2, 12, dtype=torch.long)
             mask[1, :4] = 0
@@ -1675,13 +1718,15 @@ def _check_pp_split(base, ids, fail) -> None:
         )
         return
     layers_name, layers = lists[0]
-    if len(layers) < 2:
+    if not layers:
         return
     embed = next(
         (k for k in plan if k != layers_name and plan[k][0] == ["input_ids"]), None
     )
     norm = next((k for k in plan if k not in (layers_name, embed)), None)
-    k = len(layers) // 2
+    k = (
+        len(layers) + 1
+    ) // 2  # stage 0: layers[:k] (+ embeddings); stage 1: layers[k:] + norm
     pos = torch.arange(ids.shape[1])[None]
     with torch.no_grad():
         full = _first(

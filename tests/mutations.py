@@ -1,0 +1,226 @@
+"""A corpus of broken variants of a generated repo, each one a contract violation users make.
+
+Every mutation states the check ids that must flag it. Each edit asserts that the text it replaces exists, so a
+template change can never turn a mutation into a silent no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    description: str
+    expected: tuple[str, ...]  # check ids that must report an error
+    apply: Callable[[Path], None]
+    static_only_ids: tuple[str, ...] = ()  # the subset found without --trust-remote-code
+
+
+def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert text.count(old) >= 1, f"mutation anchor not found in {path.name}: {old[:60]!r}"
+    path.write_text(text.replace(old, new, count))
+
+
+def _regex(path: Path, pattern: str, new: str) -> None:
+    text = path.read_text()
+    updated, n = re.subn(pattern, new, text, count=1, flags=re.S)
+    assert n == 1, f"mutation pattern not found in {path.name}: {pattern[:60]!r}"
+    path.write_text(updated)
+
+
+def _modeling(repo: Path) -> Path:
+    return next(repo.glob("modeling_*.py"))
+
+
+def _config_json(repo: Path, change: Callable[[dict], None]) -> None:
+    path = repo / "config.json"
+    cfg = json.loads(path.read_text())
+    change(cfg)
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def _rename_keys(repo: Path, rename: Callable[[str], str], extra: dict | None = None) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path = repo / "model.safetensors"
+    state = load_file(path)
+    state = {rename(k): v for k, v in state.items()}
+    state.update(extra or {})
+    save_file(state, path, metadata={"format": "pt"})
+
+
+def hardcoded_sdpa(repo: Path) -> None:
+    _regex(
+        _modeling(repo),
+        r"        attention_interface: Callable = .*?\n        \)\n        attn_output, attn_weights = attention_interface\(.*?\n        \)\n",
+        "        attn_output = nn.functional.scaled_dot_product_attention(\n"
+        "            query_states,\n"
+        "            repeat_kv(key_states, self.num_key_value_groups),\n"
+        "            repeat_kv(value_states, self.num_key_value_groups),\n"
+        "            is_causal=query_states.shape[2] > 1,\n"
+        "            scale=self.scaling,\n"
+        "        ).transpose(1, 2)\n"
+        "        attn_weights = None\n",
+    )
+
+
+def two_interface_calls(repo: Path) -> None:
+    _edit(
+        _modeling(repo),
+        "        # `-1`, not heads * head_dim",
+        "        again, _ = attention_interface(\n"
+        "            self, query_states, key_states, value_states, attention_mask, scaling=self.scaling, **kwargs\n"
+        "        )\n"
+        "        attn_output = (attn_output + again) / 2\n"
+        "        # `-1`, not heads * head_dim",
+    )
+
+
+def no_backend_flag(repo: Path) -> None:
+    _regex(_modeling(repo), r"\n    _supports_attention_backend = True\n", "\n")
+
+
+def decoder_drops_kwargs(repo: Path) -> None:
+    _edit(_modeling(repo), "            **kwargs,  # carried on to the attention call\n", "")
+
+
+def positions_from_arange(repo: Path) -> None:
+    _edit(
+        _modeling(repo),
+        "        causal_mask = create_causal_mask(",
+        "        position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)[None]\n"
+        "        causal_mask = create_causal_mask(",
+    )
+
+
+def tp_plan_typo(repo: Path) -> None:
+    _edit(next(repo.glob("configuration_*.py")), '"layers.*.self_attn.q_proj"', '"layers.*.self_attn.q_prj"')
+
+
+def layer_outside_modulelist(repo: Path) -> None:
+    path = _modeling(repo)
+    layer_cls = re.search(r"(\w+DecoderLayer)\(config, layer_idx\)", path.read_text()).group(1)
+    _edit(
+        path,
+        "for layer_idx in range(config.num_hidden_layers)",
+        "for layer_idx in range(config.num_hidden_layers - 1)",
+    )
+    _edit(
+        path,
+        "        self.norm = ",
+        f"        self.last_layer = {layer_cls}(config, config.num_hidden_layers - 1)\n        self.norm = ",
+    )
+    _edit(
+        path,
+        "        hidden_states = self.norm(hidden_states)\n",
+        "        hidden_states = self.last_layer(\n"
+        "            hidden_states,\n"
+        "            position_embeddings=position_embeddings,\n"
+        "            attention_mask=causal_mask,\n"
+        "            past_key_values=past_key_values,\n"
+        "            **kwargs,\n"
+        "        )\n"
+        "        hidden_states = self.norm(hidden_states)\n",
+    )
+    n = json.loads((repo / "config.json").read_text())["num_hidden_layers"]
+    _rename_keys(repo, lambda k: k.replace(f"model.layers.{n - 1}.", "model.last_layer."))
+
+
+def extra_head_module(repo: Path) -> None:
+    import torch
+
+    path = _modeling(repo)
+    _edit(
+        path,
+        "        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)\n",
+        "        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)\n"
+        "        self.logit_bias = nn.Linear(config.hidden_size, config.vocab_size, bias=False)\n",
+    )
+    _edit(
+        path,
+        "        logits = self.lm_head(hidden_states[:, slice_indices, :])\n",
+        "        logits = self.lm_head(hidden_states[:, slice_indices, :])\n"
+        "        logits = logits + self.logit_bias(hidden_states[:, slice_indices, :])\n",
+    )
+    cfg = json.loads((repo / "config.json").read_text())
+    weight = torch.randn(cfg["vocab_size"], cfg["hidden_size"], generator=torch.Generator().manual_seed(5)) * 0.1
+    _rename_keys(repo, lambda k: k, extra={"logit_bias.weight": weight})
+
+
+def automodel_missing(repo: Path) -> None:
+    _config_json(repo, lambda cfg: cfg["auto_map"].pop("AutoModel"))
+
+
+def model_type_llama(repo: Path) -> None:
+    _config_json(repo, lambda cfg: cfg.update(model_type="llama"))
+    _regex(next(repo.glob("configuration_*.py")), r'model_type = "\w+"', 'model_type = "llama"')
+
+
+MUTATIONS = [
+    Mutation(
+        "hardcoded-sdpa",
+        "attention hard-coded with F.scaled_dot_product_attention",
+        ("TFS011", "TFS018", "TFS101"),
+        hardcoded_sdpa,
+        ("TFS011", "TFS018"),
+    ),
+    Mutation(
+        "two-interface-calls",
+        "two calls through the attention interface in one forward",
+        ("TFS012", "TFS101"),
+        two_interface_calls,
+        ("TFS012",),
+    ),
+    Mutation("no-backend-flag", "_supports_attention_backend removed", ("TFS020",), no_backend_flag, ("TFS020",)),
+    Mutation(
+        "decoder-drops-kwargs",
+        "the decoder layer does not pass **kwargs to attention",
+        ("TFS022", "TFS102"),
+        decoder_drops_kwargs,
+        ("TFS022",),
+    ),
+    Mutation(
+        "positions-from-arange",
+        "positions rebuilt with arange, ignoring position_ids",
+        ("TFS103",),
+        positions_from_arange,
+    ),
+    Mutation(
+        "tp-plan-typo",
+        "tensor-parallel plan pattern with a typo (q_prj)",
+        ("TFS031", "TFS108"),
+        tp_plan_typo,
+        ("TFS031",),
+    ),
+    Mutation(
+        "layer-outside-modulelist",
+        "the last decoder layer kept outside the ModuleList",
+        ("TFS034", "TFS110"),
+        layer_outside_modulelist,
+        ("TFS034",),
+    ),
+    Mutation(
+        "extra-head-module",
+        "an extra module (logit bias) in the ForCausalLM",
+        ("TFS040", "TFS043"),
+        extra_head_module,
+        ("TFS040", "TFS043"),
+    ),
+    Mutation("automodel-missing", "AutoModel missing from auto_map", ("TFS005",), automodel_missing, ("TFS005",)),
+    Mutation("model-type-llama", "model_type set to llama", ("TFS003",), model_type_llama, ("TFS003",)),
+]
+
+
+def make(source: Path, dest_root: Path, mutation: Mutation) -> Path:
+    dest = dest_root / f"{source.name}-{mutation.name}"
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache"))
+    mutation.apply(dest)
+    return dest

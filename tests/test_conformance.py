@@ -1,0 +1,149 @@
+"""`tf-scaffold check`: the unmutated repo is clean; every mutation is caught by its check id; bad repos are
+findings, never crashes; static mode never runs the repo's code."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from mutations import MUTATIONS, make
+from typer.testing import CliRunner
+
+from scaffold.cli import app
+from scaffold.conformance.checks import DYNAMIC_IDS, RULES, STATIC_IDS, check, static_checks
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def corpus(tiny_repo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mutations")
+    return {m.name: (m, make(tiny_repo, root, m)) for m in MUTATIONS}
+
+
+def test_every_rule_is_documented():
+    for rule_id, (title, engine, fix) in RULES.items():
+        assert rule_id.startswith("TFS") and title and engine and fix
+    assert set(STATIC_IDS) | set(DYNAMIC_IDS) == set(RULES)
+
+
+def test_generated_repo_is_clean(tiny_repo):
+    report = check(tiny_repo, trust_remote_code=True)
+    assert report.findings == [], "\n".join(map(str, report.findings))
+    assert set(report.ran) == set(RULES) - set()  # every check ran, the 2-process TP run included
+
+
+@pytest.mark.parametrize("name", [m.name for m in MUTATIONS])
+def test_static_mode_catches_what_it_can(corpus, name):
+    mutation, repo = corpus[name]
+    errors = {f.id for f in static_checks(repo) if f.severity == "error"}
+    assert set(mutation.static_only_ids) <= errors, f"{name}: expected {mutation.static_only_ids}, got {errors}"
+    if not mutation.static_only_ids:
+        assert not errors  # the runtime-only bug is invisible to reading files: dynamic mode must find it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [m.name for m in MUTATIONS])
+def test_dynamic_mode_catches_every_mutation(corpus, name):
+    mutation, repo = corpus[name]
+    report = check(repo, trust_remote_code=True, tp=name == "tp-plan-typo")
+    errors = {f.id for f in report.errors}
+    assert set(mutation.expected) <= errors, f"{name}: expected {mutation.expected}, got {sorted(errors)}"
+    for finding in report.errors:
+        assert finding.fix and finding.engine and finding.location
+
+
+def test_findings_carry_file_and_line(corpus):
+    _, repo = corpus["two-interface-calls"]
+    finding = next(f for f in static_checks(repo) if f.id == "TFS012")
+    assert finding.file.startswith("modeling_") and finding.line > 0
+    text = (repo / finding.file).read_text().splitlines()[finding.line - 1]
+    assert "attention_interface(" in text
+
+
+def test_cli_exit_codes_and_json(tiny_repo, corpus):
+    result = runner.invoke(app, ["check", str(tiny_repo)])
+    assert result.exit_code == 0 and "backend-ready" in result.output
+    _, broken = corpus["no-backend-flag"]
+    result = runner.invoke(app, ["check", str(broken), "--json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.output)
+    assert payload["errors"] >= 1 and payload["findings"][0]["id"] == "TFS020"
+    assert {"id", "severity", "file", "line", "message", "engine", "fix", "title"} <= set(payload["findings"][0])
+    result = runner.invoke(app, ["check", str(broken), "--ignore", "TFS020"])
+    assert result.exit_code == 0
+    result = runner.invoke(app, ["check", str(broken), "--select", "TFS011"])
+    assert result.exit_code == 0
+    result = runner.invoke(app, ["check", str(broken)])
+    assert "TFS020" in result.output and "fix:" in result.output and "engines:" in result.output
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected_id"),
+    [
+        (lambda p: None, "TFS001"),  # not a model repo
+        (lambda p: (p / "config.json").write_text("{broken"), "TFS001"),
+        (lambda p: (p / "config.json").write_text("[1, 2]"), "TFS001"),
+    ],
+    ids=["empty-folder", "broken-json", "json-not-object"],
+)
+def test_unreadable_repos_are_findings(tmp_path, setup, expected_id):
+    setup(tmp_path)
+    result = runner.invoke(app, ["check", str(tmp_path)])
+    assert result.exit_code == 1 and expected_id in result.output and "Traceback" not in result.output
+
+
+def test_syntax_error_is_a_finding(tiny_repo, tmp_path):
+    import shutil
+
+    repo = tmp_path / "r"
+    shutil.copytree(tiny_repo, repo)
+    path = next(repo.glob("modeling_*.py"))
+    path.write_text(path.read_text() + "\ndef broken(:\n")
+    report = check(repo, trust_remote_code=True)
+    finding = next(f for f in report.findings if f.id == "TFS010")
+    assert finding.line > 0 and "syntax" in finding.message
+    assert not any(i.startswith("TFS1") for i in report.ran)  # dynamic checks do not import a broken file
+
+
+def test_usage_errors_exit_2(tmp_path):
+    result = runner.invoke(app, ["check", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    (tmp_path / "f").write_text("x")
+    assert runner.invoke(app, ["check", str(tmp_path / "f")]).exit_code == 2
+    result = runner.invoke(app, ["check", str(tmp_path), "--select", "TFS999"])
+    assert result.exit_code == 2 and "unknown check id" in result.output
+
+
+def test_static_mode_never_executes_repo_code(tiny_repo, tmp_path):
+    """A modeling file that writes a marker on import is checked without --trust-remote-code: no marker."""
+    import shutil
+
+    repo = tmp_path / "r"
+    shutil.copytree(tiny_repo, repo)
+    marker = tmp_path / "EXECUTED"
+    for path in list(repo.glob("*.py")):
+        path.write_text(f"open({str(marker)!r}, 'w').write('x')\n" + path.read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaffold", "check", str(repo)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists()
+    # and the same repo with --trust-remote-code does import it (the marker proves the test can fail)
+    subprocess.run(
+        [sys.executable, "-m", "scaffold", "check", str(repo), "--trust-remote-code", "--select", "TFS100"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert marker.exists()
+
+
+def test_static_check_does_not_import_torch(tiny_repo):
+    code = (
+        "import sys; from scaffold.cli import app; from typer.testing import CliRunner; "
+        f"r = CliRunner().invoke(app, ['check', {str(tiny_repo)!r}]); "
+        "assert r.exit_code == 0, r.output; print('torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
