@@ -8,6 +8,7 @@ engine or feature fails instead (SGLang, tensor or pipeline parallelism, transfo
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,8 +87,15 @@ def serve(repo: Path, workdir: Path) -> dict:
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
-        errors = [ln for ln in proc.stderr.splitlines() if "Error" in ln or "error" in ln]
-        return {"verdict": "rejected", "detail": (errors or proc.stderr.splitlines() or ["?"])[-1][-200:]}
+        lines = proc.stderr.splitlines()
+        # the root cause, not vLLM's closing "Engine core initialization failed" line
+        causes = [
+            ln for ln in lines if re.search(r"\b\w+(Error|Exception):", ln) and "Engine core initialization" not in ln
+        ]
+        return {
+            "verdict": "rejected",
+            "detail": re.sub(r"^.*?(\w+(Error|Exception):)", r"\1", (causes or lines or ["?"])[-1])[:220],
+        }
     return json.loads(lines[-1][len("RESULT ") :])
 
 

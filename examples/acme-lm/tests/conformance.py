@@ -19,8 +19,10 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import struct
 import sys
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -1467,10 +1469,12 @@ def dynamic_checks(
         else:  # no weights: random ones, saved like a real checkpoint
             from transformers import AutoModelForCausalLM
 
-            source = work / "random"
+            source = work / f"random-{uuid.uuid4().hex[:12]}"
             AutoModelForCausalLM.from_config(
                 config, trust_remote_code=True
             ).save_pretrained(source)
+            for code in root.glob("*.py"):
+                shutil.copy(code, source / code.name)
         try:
             base = AutoModel.from_pretrained(
                 source, trust_remote_code=True, dtype=torch.float32
@@ -1513,7 +1517,10 @@ def dynamic_checks(
                             f"a kwarg passed to the base model reached {reached} of {len(probe.calls)} attention calls",
                         )
 
-            if "TFS103" in wanted:
+            # The packed/decode probe rides on kwargs reaching attention once per layer: when TFS101 or
+            # TFS102 failed it cannot tell anything about positions, so it does not run.
+            probe_ok = not any(f.id in ("TFS101", "TFS102") for f in findings)
+            if "TFS103" in wanted and probe_ok:
                 ran.append("TFS103")
                 _set_attn(base, ENGINE)
                 a, b = ids[:, :5], ids[:, 5:]
@@ -1628,9 +1635,13 @@ def dynamic_checks(
                     )
         if "TFS107" in wanted:
             ran.append("TFS107")
-            base.save_pretrained(work / "roundtrip")
+            # A unique folder with the repo's code: transformers caches remote code by folder name.
+            roundtrip = work / f"roundtrip-{uuid.uuid4().hex[:12]}"
+            base.save_pretrained(roundtrip)
+            for code in root.glob("*.py"):
+                shutil.copy(code, roundtrip / code.name)
             again = AutoModel.from_pretrained(
-                work / "roundtrip", trust_remote_code=True, dtype=torch.float32
+                roundtrip, trust_remote_code=True, dtype=torch.float32
             ).eval()
             _set_attn(again, "eager")
             sd1, sd2 = base.state_dict(), again.state_dict()
