@@ -120,6 +120,8 @@ def test_interrupted_new_leaves_nothing(tmp_path, sig):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "CI": "1"},
+        # as from a terminal: a shell's background job inherits SIGINT ignored, which would hide Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".acme-lm.tf-scaffold-tmp-*")):
