@@ -87,7 +87,7 @@ def serve(repo: Path, workdir: Path) -> dict:
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
-        lines = proc.stderr.splitlines()
+        lines = (proc.stderr + "\n" + proc.stdout).splitlines()  # engine workers log to either stream
         # the root cause, not vLLM's closing "Engine core initialization failed" line
         causes = [
             ln for ln in lines if re.search(r"\b\w+(Error|Exception):", ln) and "Engine core initialization" not in ln
