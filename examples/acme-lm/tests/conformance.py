@@ -518,25 +518,26 @@ def _class_chain(repo: Repo, name: str, seen=None) -> list[tuple[Source, ast.Cla
     return chain
 
 
+def _assigned(node: ast.AST) -> list[ast.AST]:
+    """Targets of an assignment that has a value (`x = v`, `x: T = v`); [] for anything else."""
+    if isinstance(node, ast.Assign):
+        return node.targets
+    if isinstance(node, ast.AnnAssign) and node.value is not None:
+        return [node.target]
+    return []
+
+
 def _self_assignments(func: ast.FunctionDef | None) -> dict[str, ast.AST]:
     """{attr: value} for every `self.attr = value` in a function."""
     out: dict[str, ast.AST] = {}
     if func is None:
         return out
     for node in ast.walk(func):
-        targets = (
-            node.targets
-            if isinstance(node, ast.Assign)
-            else [node.target]
-            if isinstance(node, ast.AnnAssign)
-            else []
-        )
-        for target in targets:
+        for target in _assigned(node):
             if (
                 isinstance(target, ast.Attribute)
                 and isinstance(target.value, ast.Name)
                 and target.value.id == "self"
-                and node.value is not None
             ):
                 out.setdefault(target.attr, node.value)
     return out
@@ -558,19 +559,8 @@ def _class_attr(
     """Value node of a class-level attribute, searching the repo's class chain."""
     for src, cls in _class_chain(repo, class_name):
         for node in cls.body:
-            targets = (
-                node.targets
-                if isinstance(node, ast.Assign)
-                else [node.target]
-                if isinstance(node, ast.AnnAssign)
-                else []
-            )
-            for target in targets:
-                if (
-                    isinstance(target, ast.Name)
-                    and target.id == attr
-                    and node.value is not None
-                ):
+            for target in _assigned(node):
+                if isinstance(target, ast.Name) and target.id == attr:
                     return node.value, src
     return None, None
 
@@ -591,7 +581,7 @@ def _interface_vars(func: ast.FunctionDef) -> tuple[dict[str, ast.AST], list[ast
     variables: dict[str, ast.AST] = {}
     subscripts = []
     for node in ast.walk(func):
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        if _assigned(node):
             value = node.value
             is_lookup = False
             if (
@@ -608,10 +598,7 @@ def _interface_vars(func: ast.FunctionDef) -> tuple[dict[str, ast.AST], list[ast
             ):
                 is_lookup = True
             if is_lookup:
-                targets = (
-                    node.targets if isinstance(node, ast.Assign) else [node.target]
-                )
-                for target in targets:
+                for target in _assigned(node):
                     if isinstance(target, ast.Name):
                         variables[target.id] = node
     return variables, subscripts
@@ -1373,21 +1360,19 @@ class _Probe:
         return out, None
 
 
-class _Missing:
+def _missing_module():
     """A module that is not on this pipeline stage: passes hidden states through (as vLLM's PPMissingLayer)."""
+    import torch
 
-    def __new__(cls):
-        import torch
+    class Missing(torch.nn.Module):
+        def forward(self, *args, **kwargs):
+            return (
+                args[0]
+                if args
+                else kwargs.get("hidden_states", next(iter(kwargs.values())))
+            )
 
-        class Missing(torch.nn.Module):
-            def forward(self, *args, **kwargs):
-                return (
-                    args[0]
-                    if args
-                    else kwargs.get("hidden_states", next(iter(kwargs.values())))
-                )
-
-        return Missing()
+    return Missing()
 
 
 def _register(probe: _Probe) -> None:
@@ -1615,9 +1600,22 @@ def dynamic_checks(
                         )
             _set_attn(base, "eager")
 
+        head, head_error = None, None
+        if wanted & {"TFS105", "TFS109"}:
+            from transformers import AutoModelForCausalLM
+
+            try:
+                head = AutoModelForCausalLM.from_pretrained(
+                    source, trust_remote_code=True, dtype=torch.float32
+                ).eval()
+            except (ValueError, KeyError, OSError) as err:
+                head_error = f"cannot load the head class: {err}"
         if "TFS105" in wanted:
             ran.append("TFS105")
-            _check_kv_cache(source, ids, fail)
+            if head is None:
+                fail("TFS105", head_error)
+            else:
+                _check_kv_cache(head, ids, fail)
         if "TFS106" in wanted:
             ran.append("TFS106")
             fresh = AutoModel.from_config(config, trust_remote_code=True)
@@ -1669,21 +1667,16 @@ def dynamic_checks(
             _check_pp_split(base, ids, fail)
         if "TFS109" in wanted:
             ran.append("TFS109")
-            _check_tp_run(source, ids, work, fail)
+            if head is None:
+                fail("TFS109", head_error)
+            else:
+                _check_tp_run(source, head, ids, work, fail)
     return findings, ran
 
 
-def _check_kv_cache(source: Path, ids, fail) -> None:
+def _check_kv_cache(model, ids, fail) -> None:
     import torch
-    from transformers import AutoModelForCausalLM
 
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source, trust_remote_code=True, dtype=torch.float32
-        ).eval()
-    except (ValueError, KeyError, OSError) as err:
-        fail("TFS105", f"cannot load the head class: {err}")
-        return
     with torch.no_grad():
         full = model(input_ids=ids, use_cache=False).logits
         out = model(input_ids=ids[:, :4], use_cache=True)
@@ -1762,16 +1755,16 @@ def _check_pp_split(base, ids, fail) -> None:
         saved_norm = getattr(base, norm) if norm else None
         try:
             for i in range(k, len(layers)):
-                layers[i] = _Missing()
+                layers[i] = _missing_module()
             if norm:
-                setattr(base, norm, _Missing())
+                setattr(base, norm, _missing_module())
             hidden = _first(
                 base(
                     input_ids=ids, position_ids=pos, use_cache=False, return_dict=False
                 )
             )
             for i in range(len(layers)):
-                layers[i] = saved[i] if i >= k else _Missing()
+                layers[i] = saved[i] if i >= k else _missing_module()
             if norm:
                 setattr(base, norm, saved_norm)
             out = _first(
@@ -1813,12 +1806,12 @@ torch.distributed.destroy_process_group()
 """
 
 
-def _check_tp_run(source: Path, ids, work: Path, fail) -> None:
+def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
+    """`model` is the unsharded head model the 2-process run is compared with."""
     import socket
     import subprocess
 
     import torch
-    from transformers import AutoModelForCausalLM
 
     heads = None
     try:
@@ -1859,9 +1852,6 @@ def _check_tp_run(source: Path, ids, work: Path, fail) -> None:
         fail("TFS109", f"2-process tensor-parallel run failed: {' | '.join(tail)}")
         return
     sharded = torch.load(work / "tp.pt")
-    model = AutoModelForCausalLM.from_pretrained(
-        source, trust_remote_code=True, dtype=torch.float32
-    ).eval()
     with torch.no_grad():
         full = model(input_ids=ids).logits
     diff = _maxdiff(sharded, full)
