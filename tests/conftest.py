@@ -1,4 +1,6 @@
+import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,3 +20,20 @@ def tiny_repo(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("gen")
     return commands.new({"name": "acme-lm"}, out).path
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """The engine harness module every generated repo ships (tests/harness.py of the template)."""
+    from scaffold.render import template_dir
+
+    path = template_dir() / "{{cookiecutter.repo_name}}" / "tests" / "harness.py"
+    before, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ inside templates/
+    try:
+        spec = importlib.util.spec_from_file_location("generated_harness", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["generated_harness"] = module
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = before
+    return module

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from mutations import MUTATIONS, make
 
 from scaffold.conformance.checks import check
@@ -40,36 +39,8 @@ pytestmark = [
 ]
 
 
-def reference(repo: Path):
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32).eval()
-    out = []
-    for prompt in PROMPTS:
-        ids = torch.tensor([prompt])
-        gen = model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
-            do_sample=False,
-            max_new_tokens=MAX_TOKENS,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
-        tokens = gen.sequences[0, len(prompt) :].tolist()
-        logprobs = [float(torch.log_softmax(lg[0], -1)[t]) for lg, t in zip(gen.logits, tokens, strict=True)]
-        out.append((tokens, logprobs))
-    return out
-
-
-def serve(repo: Path, workdir: Path) -> dict:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "VLLM_CACHE_ROOT": str(workdir / "vllm-cache"),
-        "HF_MODULES_CACHE": str(workdir / "hf-modules"),
-        "VLLM_NO_USAGE_STATS": "1",
-    }
+def serve(harness, repo: Path, workdir: Path) -> dict:
+    env = harness.engine_env(repo, harness.detect_platform(), workdir)
     proc = subprocess.run(
         [
             vllm_python(),
@@ -99,31 +70,37 @@ def serve(repo: Path, workdir: Path) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def verdict(result: dict, ref) -> tuple[str, str]:
+def verdict(harness, result: dict, ref) -> tuple[str, str]:
     if result.get("verdict") == "rejected":
         return "rejected", result["detail"]
     if result["transformers_backend"] is not True:
         return "native", f"vLLM ran {result['architectures']} natively, not the repo's code"
-    for (tokens, logprobs), seq in zip(ref, result["sequences"], strict=True):
-        if seq["tokens"] != tokens:
-            return "wrong", f"greedy tokens {seq['tokens']} vs transformers {tokens}"
-        for step, (t, lp) in enumerate(zip(tokens, logprobs, strict=True)):
-            got = seq["top_logprobs"][step].get(str(t), seq["top_logprobs"][step].get(t))
-            if got is None or abs(got - lp) > 2e-3:
-                return "wrong", f"logprob at step {step}: {got} vs transformers {lp:.5f}"
+    for expected, seq in zip(ref, result["sequences"], strict=True):
+        steps = [{int(k): v for k, v in step.items()} for step in seq["top_logprobs"]]
+        problem = harness.compare_exact(expected, harness.Sequence(tokens=seq["tokens"], top_logprobs=steps))
+        if problem:
+            return "wrong", problem
     return "ok", "same greedy tokens and logprobs as transformers"
 
 
 @pytest.fixture(scope="module")
-def table(tiny_repo, tmp_path_factory):
+def table(harness, tiny_repo, tmp_path_factory):
     root = tmp_path_factory.mktemp("agreement")
-    ref = reference(tiny_repo)
+    platform = harness.detect_platform()
+    assert platform.exact, "the agreement table compares fp32 on CPU"
+    ref = harness.transformers_greedy(tiny_repo, platform, PROMPTS, MAX_TOKENS)
     rows = []
-    base = serve(tiny_repo, root)
-    rows.append(("(unmutated)", *verdict(base, ref), check(tiny_repo, trust_remote_code=True, tp=False)))
+    base = serve(harness, tiny_repo, root)
+    rows.append(("(unmutated)", *verdict(harness, base, ref), check(tiny_repo, trust_remote_code=True, tp=False)))
     for mutation in MUTATIONS:
         repo = make(tiny_repo, root, mutation)
-        rows.append((mutation.name, *verdict(serve(repo, root), ref), check(repo, trust_remote_code=True, tp=False)))
+        rows.append(
+            (
+                mutation.name,
+                *verdict(harness, serve(harness, repo, root), ref),
+                check(repo, trust_remote_code=True, tp=False),
+            )
+        )
     lines = ["| mutation | vLLM (CPU, Transformers backend) | check | check errors |", "|---|---|---|---|"]
     for name, v, detail, report in rows:
         ids = ", ".join(sorted({f.id for f in report.errors})) or "-"

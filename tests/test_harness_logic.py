@@ -12,23 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from scaffold.render import template_dir
-
-HARNESS_PATH = template_dir() / "{{cookiecutter.repo_name}}" / "tests" / "harness.py"
-
-
-@pytest.fixture(scope="module")
-def harness():
-    before, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ inside templates/
-    try:
-        spec = importlib.util.spec_from_file_location("generated_harness", HARNESS_PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["generated_harness"] = module
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = before
-    return module
-
 
 def seq(h, tokens, tops):
     return h.Sequence(tokens=tokens, top_logprobs=tops)
@@ -53,6 +36,21 @@ def test_top_logprobs_rule(harness):
     assert "step 1" in harness.compare_top_logprobs(ref, bad)
     assert harness.compare(ref, ok, exact=True) is not None  # fp32 is stricter
     assert harness.compare(ref, ok, exact=False) is None
+
+
+def test_exact_rule_needs_the_engine_logprob_of_each_token(harness):
+    ref = seq(harness, [5, 6], [{5: -1.0}, {6: -0.5}])
+    assert "no logprob for token 6" in harness.compare_exact(ref, seq(harness, [5, 6], [{5: -1.0}, {9: -0.5}]))
+
+
+def test_sglang_sequence(harness):
+    meta = {
+        "output_token_logprobs": [[-0.5, 7, None], [-0.25, 9, None]],
+        "output_top_logprobs": [[[-0.5, 7, None], [-1.5, 3, None]], [[-0.25, 9, None]]],
+    }
+    got = harness.sglang_sequence(meta)
+    assert got.tokens == [7, 9]
+    assert got.top_logprobs == [{7: -0.5, 3: -1.5}, {9: -0.25}]
 
 
 def test_first_difference(harness):

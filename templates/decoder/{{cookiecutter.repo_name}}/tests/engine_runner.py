@@ -11,7 +11,12 @@ import json
 import sys
 
 # Run as a script, so this folder is on sys.path.
-from harness import detect_platform, package_version, sglang_impl_keyword
+from harness import (
+    detect_platform,
+    package_version,
+    sglang_impl_keyword,
+    sglang_sequence,
+)
 
 TOP = 5
 
@@ -85,13 +90,8 @@ def run_sglang(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) ->
         )
         seqs = []
         for out in outputs:
-            meta = out["meta_info"]
-            tokens = [int(t[1]) for t in meta["output_token_logprobs"]]
-            steps = [
-                {int(t[1]): float(t[0]) for t in step}
-                for step in meta["output_top_logprobs"]
-            ]
-            seqs.append({"tokens": tokens, "top_logprobs": steps})
+            seq = sglang_sequence(out["meta_info"])
+            seqs.append({"tokens": seq.tokens, "top_logprobs": seq.top_logprobs})
     finally:
         engine.shutdown()
     return {

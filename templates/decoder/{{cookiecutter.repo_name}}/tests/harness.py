@@ -119,6 +119,42 @@ class Sequence:
     top_logprobs: list[dict[int, float]]
 
 
+def transformers_greedy(
+    repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int
+) -> list[Sequence]:
+    """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.float32 if platform.exact else torch.bfloat16
+    model = (
+        AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, dtype=dtype)
+        .to(platform.device)
+        .eval()
+    )
+    seqs = []
+    for prompt in prompts:
+        ids = torch.tensor([prompt], device=platform.device)
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        tokens = out.sequences[0, len(prompt) :].tolist()
+        steps = []
+        for logits in out.logits:
+            logprobs = torch.log_softmax(logits[0].float(), dim=-1)
+            top = torch.topk(logprobs, 5)
+            steps.append(
+                {int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)}
+            )
+        seqs.append(Sequence(tokens=tokens, top_logprobs=steps))
+    return seqs
+
+
 def first_difference(a: list[int], b: list[int]) -> int | None:
     for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
@@ -142,11 +178,9 @@ def compare_exact(
         zip(reference.top_logprobs, engine.top_logprobs, strict=False)
     ):
         token = reference.tokens[step]
-        if (
-            token in ref_lp
-            and token in eng_lp
-            and abs(ref_lp[token] - eng_lp[token]) > logprob_atol
-        ):
+        if token not in eng_lp:
+            return f"the engine reported no logprob for token {token} at step {step}"
+        if token in ref_lp and abs(ref_lp[token] - eng_lp[token]) > logprob_atol:
             return (
                 f"logprob of token {token} at step {step} differs: transformers {ref_lp[token]:.6f} vs engine"
                 f" {eng_lp[token]:.6f} (tolerance {logprob_atol})"
@@ -166,6 +200,17 @@ def compare_top_logprobs(reference: Sequence, engine: Sequence) -> str | None:
     return (
         f"step {pos}: transformers chose {ref_tok}, engine chose {eng_tok}, and they are not in each other's top"
         f" {len(reference.top_logprobs[pos])}"
+    )
+
+
+def sglang_sequence(meta_info: dict) -> Sequence:
+    """SGLang's `meta_info` (offline Engine and `/generate` alike): entries are (logprob, token_id, text)."""
+    return Sequence(
+        tokens=[int(t[1]) for t in meta_info["output_token_logprobs"]],
+        top_logprobs=[
+            {int(t[1]): float(t[0]) for t in step}
+            for step in meta_info["output_top_logprobs"]
+        ],
     )
 
 

@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import torch
 from harness import (
     Sequence,
     compare,
@@ -19,8 +18,10 @@ from harness import (
     engine_env,
     free_port,
     running_server,
+    sglang_sequence,
     sglang_server_cmd,
     sglang_skip_reason,
+    transformers_greedy,
     vllm_server_cmd,
     vllm_skip_reason,
 )
@@ -39,42 +40,9 @@ def platform():
     return detect_platform()
 
 
-def transformers_greedy(repo, platform, prompts) -> list[Sequence]:
-    """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs."""
-    from transformers import AutoModelForCausalLM
-
-    dtype = torch.float32 if platform.exact else torch.bfloat16
-    model = (
-        AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, dtype=dtype)
-        .to(platform.device)
-        .eval()
-    )
-    seqs = []
-    for prompt in prompts:
-        ids = torch.tensor([prompt], device=platform.device)
-        out = model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
-            do_sample=False,
-            max_new_tokens=MAX_TOKENS,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
-        tokens = out.sequences[0, len(prompt) :].tolist()
-        steps = []
-        for logits in out.logits:
-            logprobs = torch.log_softmax(logits[0].float(), dim=-1)
-            top = torch.topk(logprobs, 5)
-            steps.append(
-                {int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)}
-            )
-        seqs.append(Sequence(tokens=tokens, top_logprobs=steps))
-    return seqs
-
-
 @pytest.fixture(scope="module")
 def reference(repo, needs_weights, platform):
-    return transformers_greedy(repo, platform, PROMPTS)
+    return transformers_greedy(repo, platform, PROMPTS, MAX_TOKENS)
 
 
 def chat_reference(repo, platform) -> Sequence:
@@ -84,7 +52,9 @@ def chat_reference(repo, platform) -> Sequence:
     prompt = tokenizer.apply_chat_template(
         MESSAGES, add_generation_prompt=True, tokenize=True, return_dict=True
     )
-    return transformers_greedy(repo, platform, [list(prompt["input_ids"])])[0]
+    return transformers_greedy(repo, platform, [list(prompt["input_ids"])], MAX_TOKENS)[
+        0
+    ]
 
 
 def run_offline(engine: str, repo: Path, platform, tmp_path: Path, tp: int = 1) -> dict:
@@ -277,15 +247,7 @@ def test_sglang_server(repo, platform, reference, tmp_path):
                     "top_logprobs_num": 5,
                 },
             )
-            meta = out["meta_info"]
-            tokens = [int(t[1]) for t in meta["output_token_logprobs"]]
-            steps = [
-                {int(t[1]): float(t[0]) for t in step}
-                for step in meta["output_top_logprobs"]
-            ]
-            problem = compare(
-                ref, Sequence(tokens=tokens, top_logprobs=steps), platform.exact
-            )
+            problem = compare(ref, sglang_sequence(out["meta_info"]), platform.exact)
             assert problem is None, problem
         out = http_json(
             f"{url}/v1/completions",
