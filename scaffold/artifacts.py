@@ -15,7 +15,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS, Spec
+from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS, Spec
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus.txt"
 
@@ -24,6 +24,22 @@ CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + eos_token + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+# The same turns, with content given as a string or as a list of parts: each image part becomes one image
+# placeholder, which the processor expands into that image's tokens.
+MULTIMODAL_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}{{ '" + IMAGE_TOKEN + "' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{{ eos_token + '\\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
@@ -51,14 +67,18 @@ def build_tokenizer(spec: Spec, folder: Path) -> int:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
+    specials = [*SPECIAL_TOKENS, IMAGE_TOKEN] if spec.multimodal else list(SPECIAL_TOKENS)
     trainer = trainers.BpeTrainer(
         vocab_size=spec.vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(CORPUS.read_text(encoding="utf-8").splitlines(), trainer=trainer)
-    for token_id, token in ((PAD_TOKEN_ID, "<|pad|>"), (BOS_TOKEN_ID, "<|bos|>"), (EOS_TOKEN_ID, "<|eos|>")):
+    expected = [(PAD_TOKEN_ID, "<|pad|>"), (BOS_TOKEN_ID, "<|bos|>"), (EOS_TOKEN_ID, "<|eos|>")]
+    if spec.multimodal:
+        expected.append((IMAGE_TOKEN_ID, IMAGE_TOKEN))
+    for token_id, token in expected:
         assert tok.token_to_id(token) == token_id, (token, tok.token_to_id(token))
 
     fast = PreTrainedTokenizerFast(
@@ -66,15 +86,34 @@ def build_tokenizer(spec: Spec, folder: Path) -> int:
         bos_token="<|bos|>",
         eos_token="<|eos|>",
         pad_token="<|pad|>",
-        additional_special_tokens=["<|im_start|>"],
+        additional_special_tokens=specials[len(SPECIAL_TOKENS) - 1 :],
         model_max_length=spec.max_position_embeddings,
         padding_side="left",
         add_bos_token=False,
         clean_up_tokenization_spaces=False,
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = MULTIMODAL_CHAT_TEMPLATE if spec.multimodal else CHAT_TEMPLATE
     fast.save_pretrained(folder)
     return tok.get_vocab_size()
+
+
+def build_processor(spec: Spec, folder: Path) -> None:
+    """processor_config.json (with the image processor nested, the v5 layout), from the rendered classes."""
+    from transformers import AutoTokenizer
+
+    with rendered_package(folder) as load:
+        image_processor_cls = getattr(load(spec.image_processing_module), spec.multimodal_classes["image_processor"])
+        processor_cls = getattr(load(spec.processing_module), spec.multimodal_classes["processor"])
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        processor = processor_cls(image_processor_cls(), tokenizer, chat_template=MULTIMODAL_CHAT_TEMPLATE)
+        payload = processor.to_dict()
+    # `AutoProcessor` / `AutoImageProcessor` find the custom classes through these entries (trust_remote_code).
+    payload["auto_map"] = {"AutoProcessor": f"{spec.processing_module}.{processor_cls.__name__}"}
+    payload["image_processor"]["auto_map"] = {
+        "AutoImageProcessor": f"{spec.image_processing_module}.{image_processor_cls.__name__}"
+    }
+    payload.pop("chat_template", None)  # saved once, beside the tokenizer
+    (folder / "processor_config.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def build_model_files(spec: Spec, folder: Path) -> None:
@@ -102,7 +141,10 @@ def build_model_files(spec: Spec, folder: Path) -> None:
         modeling_mod = load(spec.modeling_module)
         model_cls = getattr(modeling_mod, spec.architecture)
         init_config = copy.deepcopy(config)
-        init_config.initializer_range = spec.weights_std  # placeholder weights only; config.json keeps 0.02
+        # Placeholder weights only; config.json keeps 0.02. Each tower initialises from its own config.
+        for part in (init_config, getattr(init_config, "text_config", None), getattr(init_config, "vision_config", None)):
+            if part is not None:
+                part.initializer_range = spec.weights_std
         torch.manual_seed(spec.seed)
         model = model_cls(init_config).eval()
         save_weights(model, folder / "model.safetensors")

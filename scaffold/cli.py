@@ -55,7 +55,9 @@ def _interactive(no_input: bool) -> bool:
         "`tf-scaffold new acme-lm` (tiny random model in ./acme-lm)\n\n"
         "`tf-scaffold new acme-lm --preset llama-3.2-1b -o models` (1B shape, config and code only)\n\n"
         "`tf-scaffold new acme-lm --hidden-size 256 --num-heads 4 --num-kv-heads 2 --seed 7`\n\n"
-        "`tf-scaffold new acme-lm --spec acme-lm/.tf-scaffold.json --force` (regenerate from saved answers)"
+        "`tf-scaffold new acme-lm --spec acme-lm/.tf-scaffold.json --force` (regenerate from saved answers)\n\n"
+        "`tf-scaffold new acme-vl --multimodal` (vision-language model with its processor)\n\n"
+        "`tf-scaffold new acme-vl --multimodal --image-size 224 --patch-size 14 --vision-hidden-size 256`"
     )
 )
 def new(
@@ -80,11 +82,20 @@ def new(
     weights: bool = typer.Option(
         None, "--weights/--no-weights", help="Write random weights (default: yes, except for llama-3.2-1b)."
     ),
+    multimodal: bool = typer.Option(
+        None, "--multimodal/--text-only", help="Add a ViT vision tower, a projector and an image processor."
+    ),
+    image_size: int = typer.Option(None, help="[multimodal] Side of the square image the vision tower sees (64)."),
+    patch_size: int = typer.Option(None, help="[multimodal] Side of a patch; one image token per patch (16)."),
+    vision_hidden_size: int = typer.Option(None, help="[multimodal] Width of the vision tower (64)."),
+    vision_num_layers: int = typer.Option(None, help="[multimodal] Encoder layers of the vision tower (2)."),
+    vision_num_heads: int = typer.Option(None, help="[multimodal] Attention heads of the vision tower (2)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing folder (it is kept as NAME.bak-<time>)."),
     spec_file: Path = typer.Option(None, "--spec", help="JSON/TOML answers file; options given here override it."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt; use defaults for missing answers."),
 ) -> None:
-    """Generate a backend-ready text decoder as a Hugging Face custom-code repo."""
+    """Generate a backend-ready text decoder (or, with --multimodal, a vision-language model) as a Hugging Face
+    custom-code repo."""
     from scaffold import commands
     from scaffold.spec import DEFAULT_PRESET, PRESETS
 
@@ -105,6 +116,12 @@ def new(
             tie_word_embeddings=tie_word_embeddings,
             seed=seed,
             weights=weights,
+            multimodal=multimodal,
+            image_size=image_size,
+            patch_size=patch_size,
+            vision_hidden_size=vision_hidden_size,
+            vision_num_layers=vision_num_layers,
+            vision_num_heads=vision_num_heads,
         )
         answers.update({k: v for k, v in given.items() if v is not None})
         if _interactive(no_input) and not answers.get("name"):
@@ -125,6 +142,12 @@ def new(
         f" {spec.num_heads}/{spec.num_kv_heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
         f" (tokenizer {result.tokenizer_size}), {'random weights, seed ' + str(spec.seed) if spec.weights else 'no weights'}"
     )
+    if spec.multimodal:
+        typer.echo(
+            f"  vision tower: {spec.image_size}px images in {spec.patch_size}px patches ({spec.num_image_tokens} image"
+            f" tokens each), {spec.vision_num_layers} layers, hidden {spec.vision_hidden_size},"
+            f" {spec.vision_num_heads} heads"
+        )
     if result.backup:
         typer.echo(f"  the previous folder was kept as {result.backup}")
     for note in result.warnings:

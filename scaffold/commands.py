@@ -50,9 +50,11 @@ def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewRe
     result = NewResult(spec=spec, path=target, backup=None, files=sorted(files), warnings=spec.warnings())
 
     def build(staging: Path) -> None:
-        from scaffold.artifacts import build_model_files, build_tokenizer, write_answers
+        from scaffold.artifacts import build_model_files, build_processor, build_tokenizer, write_answers
 
         result.tokenizer_size = build_tokenizer(spec, staging)
+        if spec.multimodal:
+            build_processor(spec, staging)
         build_model_files(spec, staging)
         write_answers(spec, staging)
         result.files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())

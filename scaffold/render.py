@@ -18,7 +18,7 @@ import jinja2
 
 from scaffold import __version__
 from scaffold.errors import ScaffoldError
-from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, PAD_TOKEN_ID, Spec
+from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, Spec
 
 ROOT_DIR = "{{cookiecutter.repo_name}}"
 SKIPPED_PARTS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".hypothesis"}
@@ -46,6 +46,35 @@ def human_count(n: int) -> str:
 
 def context(spec: Spec) -> dict[str, Any]:
     """The cookiecutter context: every slot the templates fill, computed here and nowhere else."""
+    mm = spec.multimodal_classes
+    return {
+        **_text_context(spec),
+        "multimodal": spec.multimodal,
+        # The decoder's own classes: the base model of a text-only repo, `language_model` of a multimodal one.
+        "text_config_class": mm.get("text_config", spec.config_class),
+        "text_model_class": mm.get("text_model", spec.base_model_class),
+        "text_model_type": f"{spec.model_type}_text" if spec.multimodal else spec.model_type,
+        "vision_model_type": f"{spec.model_type}_vision" if spec.multimodal else "",
+        "vision_config_class": mm.get("vision_config", ""),
+        "vision_model_class": mm.get("vision_model", ""),
+        "processor_class": mm.get("processor", ""),
+        "image_processor_class": mm.get("image_processor", ""),
+        "processing_module": spec.processing_module,
+        "image_processing_module": spec.image_processing_module,
+        "image_size": spec.image_size or 0,
+        "patch_size": spec.patch_size or 0,
+        "vision_hidden_size": spec.vision_hidden_size or 0,
+        "vision_intermediate_size": 4 * (spec.vision_hidden_size or 0),
+        "vision_num_layers": spec.vision_num_layers or 0,
+        "vision_num_heads": spec.vision_num_heads or 0,
+        "num_image_tokens": spec.num_image_tokens,
+        "image_token": IMAGE_TOKEN if spec.multimodal else "",
+        "image_token_id": IMAGE_TOKEN_ID if spec.multimodal else -1,
+        "vision_tp_plan": dict(spec.vision_tp_plan),
+    }
+
+
+def _text_context(spec: Spec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "repo_name": spec.repo_name,
@@ -82,9 +111,11 @@ def context(spec: Spec) -> dict[str, Any]:
     }
 
 
-def _environment(root: Path) -> jinja2.Environment:
+def _environment(tdir: Path) -> jinja2.Environment:
+    # The same search path cookiecutter uses: the project folder, then the template's `templates/` folder, which
+    # holds the pieces several files include.
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root)),
+        loader=jinja2.FileSystemLoader([str(tdir / ROOT_DIR), str(tdir / "templates")]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -101,13 +132,14 @@ def render(spec: Spec, variant: str = "decoder") -> dict[str, str]:
     for path in sorted(src_root.rglob("*")):
         if path.is_dir() or any(part in SKIPPED_PARTS for part in path.parts) or path.suffix in (".pyc", ".pyo"):
             continue
-        rel_template = path.relative_to(tdir).as_posix()
-        rel_out = env.from_string(path.relative_to(src_root).as_posix()).render(ctx)
+        rel_template = path.relative_to(src_root).as_posix()
+        rel_out = env.from_string(rel_template).render(ctx)
         try:
             text = env.get_template(rel_template).render(ctx)
         except (jinja2.TemplateError, UnicodeDecodeError) as err:  # a broken installation, not a user error
             raise ScaffoldError(f"template {rel_template} failed to render: {err}") from err
-        files[rel_out] = text
+        if text.strip():  # files of the other variant render empty (cookiecutter's post-gen hook deletes them)
+            files[rel_out] = text
     # The conformance suite is one file shared with `tf-scaffold check`: copied verbatim, never templated.
     from scaffold.conformance import CHECKS_FILE
 

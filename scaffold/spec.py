@@ -21,6 +21,9 @@ VLLM_CPU_HEAD_DIMS = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 SPECIAL_TOKENS = ("<|pad|>", "<|bos|>", "<|eos|>", "<|im_start|>")
 PAD_TOKEN_ID, BOS_TOKEN_ID, EOS_TOKEN_ID = 0, 1, 2
 MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
+# Multimodal repos add the image placeholder right after them, so its id is fixed too.
+IMAGE_TOKEN = "<|image|>"
+IMAGE_TOKEN_ID = len(SPECIAL_TOKENS)
 
 SIZE_FIELDS = (
     "hidden_size",
@@ -81,6 +84,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_PRESET = "tiny"
 
+# The vision tower of `--multimodal` repos: a ViT that sees `image_size` pixels square in `patch_size` patches.
+# 64 px in 16 px patches gives 16 image tokens per image, which keeps the tiny model's tests fast.
+VISION_FIELDS = ("image_size", "patch_size", "vision_hidden_size", "vision_num_layers", "vision_num_heads")
+VISION_DEFAULTS: dict[str, int] = dict(
+    image_size=64, patch_size=16, vision_hidden_size=64, vision_num_layers=2, vision_num_heads=2
+)
+
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_ .][A-Za-z0-9]+)*$")
 
 
@@ -140,6 +150,13 @@ class Spec(BaseModel):
     weights: bool = True
     license: str = "apache-2.0"
     preset: str = DEFAULT_PRESET
+    # `--multimodal`: a vision-language model. The vision answers are None for a text-only repo.
+    multimodal: bool = False
+    image_size: int | None = None
+    patch_size: int | None = None
+    vision_hidden_size: int | None = None
+    vision_num_layers: int | None = None
+    vision_num_heads: int | None = None
 
     @field_validator("name")
     @classmethod
@@ -147,7 +164,7 @@ class Spec(BaseModel):
         normalise_name(value)
         return value.strip()
 
-    @field_validator(*SIZE_FIELDS)
+    @field_validator(*SIZE_FIELDS, *VISION_FIELDS)
     @classmethod
     def _positive(cls, value: int | None, info) -> int | None:
         if value is not None and value <= 0:
@@ -189,19 +206,47 @@ class Spec(BaseModel):
                 f"vocab-size {self.vocab_size} is too small: the byte-level tokenizer needs at least {MIN_VOCAB_SIZE}"
                 " (256 bytes + special tokens)"
             )
+        self._check_vision()
         model_types, classes = transformers_names()
         if self.model_type in model_types:
             raise SpecError(
                 f"model_type {self.model_type!r} already exists in transformers: vLLM and SGLang would run their native"
                 " implementation instead of yours; choose another name"
             )
-        for cls_name in (self.architecture, self.base_model_class, self.config_class):
+        for cls_name in (self.architecture, self.base_model_class, self.config_class, *self.multimodal_classes.values()):
             if cls_name in classes:
                 raise SpecError(
                     f"class {cls_name!r} already exists in transformers: the engines would run their native"
                     " implementation instead of yours; choose another name"
                 )
         return self
+
+    def _check_vision(self) -> None:
+        given = [f for f in VISION_FIELDS if getattr(self, f) is not None]
+        if not self.multimodal:
+            if given:
+                raise SpecError(
+                    f"{given[0].replace('_', '-')} describes the vision tower: add --multimodal, or drop the option"
+                )
+            return
+        missing = [f for f in VISION_FIELDS if getattr(self, f) is None]
+        if missing:
+            raise SpecError(f"missing answer {missing[0]!r}: a multimodal repo needs every vision size")
+        if self.image_size % self.patch_size:
+            raise SpecError(
+                f"image-size {self.image_size} is not divisible by patch-size {self.patch_size}:"
+                " the vision tower cuts the image into whole patches"
+            )
+        if self.vision_hidden_size % self.vision_num_heads:
+            raise SpecError(
+                f"vision-hidden-size {self.vision_hidden_size} is not divisible by vision-num-heads"
+                f" {self.vision_num_heads}: choose sizes where hidden = heads x head-dim"
+            )
+        if self.vocab_size < MIN_VOCAB_SIZE + 1:
+            raise SpecError(
+                f"vocab-size {self.vocab_size} is too small: a multimodal tokenizer needs at least {MIN_VOCAB_SIZE + 1}"
+                " (256 bytes + special tokens + the image token)"
+            )
 
     # ---- derived values -------------------------------------------------------------------------------------
 
@@ -243,7 +288,8 @@ class Spec(BaseModel):
     @computed_field
     @property
     def architecture(self) -> str:
-        return f"{self.class_prefix}ForCausalLM"
+        suffix = "ForConditionalGeneration" if self.multimodal else "ForCausalLM"
+        return f"{self.class_prefix}{suffix}"
 
     @computed_field
     @property
@@ -260,10 +306,65 @@ class Spec(BaseModel):
     def auto_map(self) -> dict[str, str]:
         # The engines import AutoConfig and instantiate only AutoModel (the base model); the head class is for
         # transformers users and `generate()`.
+        if self.multimodal:
+            # AutoProcessor is also read from here when processor_config.json has no auto_map of its own.
+            return {
+                "AutoConfig": f"{self.configuration_module}.{self.config_class}",
+                "AutoModel": f"{self.modeling_module}.{self.base_model_class}",
+                "AutoModelForImageTextToText": f"{self.modeling_module}.{self.architecture}",
+                "AutoProcessor": f"{self.processing_module}.{self.multimodal_classes['processor']}",
+            }
         return {
             "AutoConfig": f"{self.configuration_module}.{self.config_class}",
             "AutoModel": f"{self.modeling_module}.{self.base_model_class}",
             "AutoModelForCausalLM": f"{self.modeling_module}.{self.architecture}",
+        }
+
+    @computed_field
+    @property
+    def processing_module(self) -> str:
+        return f"processing_{self.module_name}"
+
+    @computed_field
+    @property
+    def image_processing_module(self) -> str:
+        return f"image_processing_{self.module_name}"
+
+    @computed_field
+    @property
+    def multimodal_classes(self) -> dict[str, str]:
+        """The extra classes of a multimodal repo (empty for a text-only one)."""
+        if not self.multimodal:
+            return {}
+        p = self.class_prefix
+        return {
+            "text_config": f"{p}TextConfig",
+            "vision_config": f"{p}VisionConfig",
+            "text_model": f"{p}TextModel",
+            "vision_model": f"{p}VisionModel",
+            "processor": f"{p}Processor",
+            "image_processor": f"{p}ImageProcessor",
+        }
+
+    @computed_field
+    @property
+    def num_image_tokens(self) -> int:
+        """Placeholder tokens per image: one per patch (0 for a text-only repo)."""
+        return (self.image_size // self.patch_size) ** 2 if self.multimodal else 0
+
+    @computed_field
+    @property
+    def vision_tp_plan(self) -> dict[str, str]:
+        """Tensor-parallel plan of the vision tower, keys relative to the vision model."""
+        if not self.multimodal:
+            return {}
+        return {
+            "layers.*.self_attn.q_proj": "colwise",
+            "layers.*.self_attn.k_proj": "colwise",
+            "layers.*.self_attn.v_proj": "colwise",
+            "layers.*.self_attn.out_proj": "rowwise",
+            "layers.*.mlp.fc1": "colwise",
+            "layers.*.mlp.fc2": "rowwise",
         }
 
     @computed_field
@@ -296,7 +397,15 @@ class Spec(BaseModel):
         mlp = 3 * h * self.intermediate_size
         per_layer = attn + mlp + 2 * h
         embed = self.vocab_size * h
-        return embed * (1 if self.tie_word_embeddings else 2) + self.num_layers * per_layer + h
+        text = embed * (1 if self.tie_word_embeddings else 2) + self.num_layers * per_layer + h
+        if not self.multimodal:
+            return text
+        vh, patches = self.vision_hidden_size, (self.image_size // self.patch_size) ** 2
+        vi = 4 * vh
+        vision_layer = 4 * (vh * vh + vh) + 2 * vh * vi + vi + vh + 4 * vh
+        vision = 3 * self.patch_size**2 * vh + vh + patches * vh + self.vision_num_layers * vision_layer + 2 * vh
+        projector = vh * h + h + h * h + h
+        return text + vision + projector
 
     def warnings(self) -> list[str]:
         """Things that work but limit where the model runs."""
@@ -310,7 +419,11 @@ class Spec(BaseModel):
 
     def answers(self) -> dict[str, Any]:
         """The user's answers (no derived values): what `--spec` reads back."""
-        return self.model_dump(exclude=set(type(self).model_computed_fields))
+        answers = self.model_dump(exclude=set(type(self).model_computed_fields))
+        if not self.multimodal:  # a text-only repo's answers say nothing about vision
+            for key in ("multimodal", *VISION_FIELDS):
+                answers.pop(key)
+        return answers
 
 
 def _format_validation_error(err: ValidationError) -> str:
@@ -334,6 +447,8 @@ def build_spec(answers: dict[str, Any]) -> Spec:
     if preset not in PRESETS:
         raise SpecError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     merged = {**PRESETS[preset], **answers, "preset": preset}
+    if merged.get("multimodal"):
+        merged = {**VISION_DEFAULTS, **merged}
     # A size given on the command line changes hidden/heads: derive head_dim again unless it was given too.
     if "head_dim" not in answers and any(k in answers for k in ("hidden_size", "num_heads")):
         merged["head_dim"] = None

@@ -1,0 +1,81 @@
+{#- The decoder stack, shared by the text-only (`AutoModel`) and the multimodal (`language_model`) modeling files. #}
+class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
+{%- if cookiecutter.multimodal %}
+    """The text decoder (`language_model`). Its attention modules hold the text config, which is how vLLM picks
+    them for its paged attention."""
+
+    config_class = {{ cookiecutter.text_config_class }}
+    config: {{ cookiecutter.text_config_class }}
+{%- else %}
+    """The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`)."""
+{%- endif %}
+
+    def __init__(self, config: {{ cookiecutter.text_config_class }}):
+        super().__init__(config)
+        self.padding_idx = config.pad_token_id
+        self.vocab_size = config.vocab_size
+
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
+        # Exactly one ModuleList of layers: pipeline parallelism splits it (`base_model_pp_plan["layers"]`).
+        self.layers = nn.ModuleList(
+            [{{ cookiecutter.class_prefix }}DecoderLayer(config, layer_idx) for layer_idx in range(config.num_hidden_layers)]
+        )
+        self.norm = {{ cookiecutter.class_prefix }}RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = {{ cookiecutter.class_prefix }}RotaryEmbedding(config=config)
+        self.gradient_checkpointing = False
+
+        self.post_init()
+
+    @can_return_tuple  # the engines pass `return_dict=False` and take element 0
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPast:
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+
+        # vLLM may pass `inputs_embeds` instead of `input_ids` (e.g. multimodal or prompt embeddings).
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+
+        if position_ids is None:
+            # Only when the caller gives none (plain transformers use). The engines always pass `position_ids`,
+            # restarting at 0 for each packed request: never rebuild them when given.
+            past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
+            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens
+            position_ids = position_ids.unsqueeze(0)
+
+        # The mask is built for the active attention implementation; an engine-registered one receives None
+        # and masks by its own metadata.
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
+        )
+
+        hidden_states = inputs_embeds
+        position_embeddings = self.rotary_emb(hidden_states, position_ids=position_ids)
+
+        for decoder_layer in self.layers[: self.config.num_hidden_layers]:
+            hidden_states = decoder_layer(
+                hidden_states,
+                position_embeddings=position_embeddings,
+                attention_mask=causal_mask,
+                past_key_values=past_key_values,
+                **kwargs,
+            )
+
+        hidden_states = self.norm(hidden_states)
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, past_key_values=past_key_values)
