@@ -219,6 +219,70 @@ MUTATIONS = [
 ]
 
 
+def _processing(repo: Path) -> Path:
+    return next(repo.glob("processing_*.py"))
+
+
+def processor_without_count(repo: Path) -> None:
+    _regex(
+        _processing(repo),
+        r"    def _get_num_multimodal_tokens\(.*?\n\n(?=    @property)",
+        "",
+    )
+
+
+def count_disagrees(repo: Path) -> None:
+    _edit(
+        _processing(repo),
+        "num_image_tokens=[tokens for tokens, _ in counts]",
+        "num_image_tokens=[tokens + 1 for tokens, _ in counts]",
+    )
+
+
+def processor_without_replace(repo: Path) -> None:
+    _regex(_processing(repo), r"    def replace_image_token\(.*?\n\n(?=    def )", "")
+
+
+def features_wrong_rows(repo: Path) -> None:
+    # one stacked tensor (which vLLM also accepts), missing each image's last row
+    _edit(
+        _modeling(repo),
+        "image_outputs.pooler_output = list(image_features)",
+        "image_outputs.pooler_output = image_features[:, :-1]",
+    )
+
+
+# Mutations of a multimodal repo (`tf-scaffold new NAME --multimodal`).
+MM_MUTATIONS = [
+    Mutation(
+        "processor-without-count",
+        "the processor has no _get_num_multimodal_tokens",
+        ("TFS050", "TFS121"),
+        processor_without_count,
+        ("TFS050",),
+    ),
+    Mutation(
+        "count-disagrees",
+        "_get_num_multimodal_tokens counts one token more than the processor inserts",
+        ("TFS121",),
+        count_disagrees,
+    ),
+    Mutation(
+        "processor-without-replace",
+        "the processor has no replace_image_token",
+        ("TFS051", "TFS120"),
+        processor_without_replace,
+        ("TFS051",),
+    ),
+    Mutation(
+        "features-wrong-rows",
+        "get_image_features returns one row per image too few",
+        ("TFS123", "TFS125"),
+        features_wrong_rows,
+    ),
+]
+
+
 def make(source: Path, dest_root: Path, mutation: Mutation) -> Path:
     dest = dest_root / f"{source.name}-{mutation.name}"
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache"))
