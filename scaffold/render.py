@@ -50,6 +50,7 @@ def context(spec: Spec) -> dict[str, Any]:
     return {
         **_text_context(spec),
         "multimodal": spec.multimodal,
+        "head_auto_class": "AutoModelForImageTextToText" if spec.multimodal else "AutoModelForCausalLM",
         # The decoder's own classes: the base model of a text-only repo, `language_model` of a multimodal one.
         "text_config_class": mm.get("text_config", spec.config_class),
         "text_model_class": mm.get("text_model", spec.base_model_class),
