@@ -142,7 +142,11 @@ def build_model_files(spec: Spec, folder: Path) -> None:
         model_cls = getattr(modeling_mod, spec.architecture)
         init_config = copy.deepcopy(config)
         # Placeholder weights only; config.json keeps 0.02. Each tower initialises from its own config.
-        for part in (init_config, getattr(init_config, "text_config", None), getattr(init_config, "vision_config", None)):
+        for part in (
+            init_config,
+            getattr(init_config, "text_config", None),
+            getattr(init_config, "vision_config", None),
+        ):
             if part is not None:
                 part.initializer_range = spec.weights_std
         torch.manual_seed(spec.seed)

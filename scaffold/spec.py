@@ -213,7 +213,12 @@ class Spec(BaseModel):
                 f"model_type {self.model_type!r} already exists in transformers: vLLM and SGLang would run their native"
                 " implementation instead of yours; choose another name"
             )
-        for cls_name in (self.architecture, self.base_model_class, self.config_class, *self.multimodal_classes.values()):
+        for cls_name in (
+            self.architecture,
+            self.base_model_class,
+            self.config_class,
+            *self.multimodal_classes.values(),
+        ):
             if cls_name in classes:
                 raise SpecError(
                     f"class {cls_name!r} already exists in transformers: the engines would run their native"

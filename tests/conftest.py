@@ -23,6 +23,21 @@ def tiny_repo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_vl_repo(tmp_path_factory) -> Path:
+    """One default multimodal repo (`tf-scaffold new acme-vl --multimodal`)."""
+    from scaffold import commands
+
+    out = tmp_path_factory.mktemp("gen-vl")
+    return commands.new({"name": "acme-vl", "multimodal": True}, out).path
+
+
+@pytest.fixture(params=["acme-lm", "acme-vl"])
+def generated(request) -> Path:
+    """Each kind of generated repo in turn: text-only and multimodal."""
+    return request.getfixturevalue("tiny_repo" if request.param == "acme-lm" else "tiny_vl_repo")
+
+
+@pytest.fixture(scope="session")
 def harness():
     """The engine harness module every generated repo ships (tests/harness.py of the template)."""
     from scaffold.render import template_dir

@@ -35,7 +35,17 @@ def test_help_has_examples():
 
 @pytest.mark.parametrize(
     "args",
-    [["bad/name"], ["llama"], ["acme", "--num-heads", "3"], ["acme", "--preset", "nope"], ["class"]],
+    [
+        ["bad/name"],
+        ["llama"],
+        ["acme", "--num-heads", "3"],
+        ["acme", "--preset", "nope"],
+        ["class"],
+        ["acme", "--image-size", "32"],
+        ["acme", "--multimodal", "--image-size", "50", "--patch-size", "16"],
+        ["acme", "--multimodal", "--vision-hidden-size", "30", "--vision-num-heads", "4"],
+        ["acme", "--multimodal", "--vision-num-layers", "0"],
+    ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args):
     result = run("new", *args, "-o", str(tmp_path), "--no-input")

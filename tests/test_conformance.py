@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from mutations import MUTATIONS, make
+from mutations import MM_MUTATIONS, MUTATIONS, make
 from typer.testing import CliRunner
 
 from scaffold.cli import app
-from scaffold.conformance.checks import DYNAMIC_IDS, RULES, STATIC_IDS, check, static_checks
+from scaffold.conformance.checks import DYNAMIC_IDS, MM_IDS, RULES, STATIC_IDS, check, static_checks
 
 runner = CliRunner()
 
@@ -27,10 +27,33 @@ def test_every_rule_is_documented():
     assert set(STATIC_IDS) | set(DYNAMIC_IDS) == set(RULES)
 
 
+@pytest.fixture(scope="module")
+def mm_corpus(tiny_vl_repo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mm-mutations")
+    return {m.name: (m, make(tiny_vl_repo, root, m)) for m in MM_MUTATIONS}
+
+
 def test_generated_repo_is_clean(tiny_repo):
     report = check(tiny_repo, trust_remote_code=True)
     assert report.findings == [], "\n".join(map(str, report.findings))
-    assert set(report.ran) == set(RULES) - set()  # every check ran, the 2-process TP run included
+    # every check ran, the 2-process TP run included; the image checks need an image processor
+    assert set(report.ran) == set(RULES) - set(MM_IDS)
+
+
+def test_generated_multimodal_repo_is_clean(tiny_vl_repo):
+    report = check(tiny_vl_repo, trust_remote_code=True)
+    assert report.findings == [], "\n".join(map(str, report.findings))
+    assert set(report.ran) == set(RULES)
+
+
+@pytest.mark.parametrize("name", [m.name for m in MM_MUTATIONS])
+def test_multimodal_mutations_are_caught(mm_corpus, name):
+    mutation, repo = mm_corpus[name]
+    errors = {f.id for f in static_checks(repo) if f.severity == "error"}
+    assert set(mutation.static_only_ids) <= errors, f"{name}: expected {mutation.static_only_ids}, got {errors}"
+    report = check(repo, trust_remote_code=True, tp=False)
+    errors = {f.id for f in report.errors}
+    assert set(mutation.expected) <= errors, f"{name}: expected {mutation.expected}, got {sorted(errors)}"
 
 
 @pytest.mark.parametrize("name", [m.name for m in MUTATIONS])

@@ -29,7 +29,9 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("answers", [{"name": "acme-lm"}], ids=["acme-lm"])
+@pytest.mark.parametrize(
+    "answers", [{"name": "acme-lm"}, {"name": "acme-vl", "multimodal": True}], ids=["acme-lm", "acme-vl"]
+)
 def test_example_matches_templates(tmp_path, answers):
     fresh = commands.new(answers, tmp_path).path
     example = EXAMPLES / fresh.name

@@ -88,7 +88,8 @@ def test_weights_are_deterministic_for_a_seed(tmp_path, tiny_repo):
     assert (again / "tokenizer.json").read_bytes() == (tiny_repo / "tokenizer.json").read_bytes()
 
 
-def test_ruff_clean(tiny_repo):
+def test_ruff_clean(generated):
+    tiny_repo = generated
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     py_files = [str(p) for p in tiny_repo.rglob("*.py")]
     assert len(py_files) >= 4
@@ -101,8 +102,8 @@ def test_ruff_clean(tiny_repo):
     assert fmt.returncode == 0, fmt.stdout
 
 
-def test_no_template_residue(tiny_repo):
-    for path in tiny_repo.rglob("*"):
+def test_no_template_residue(generated):
+    for path in generated.rglob("*"):
         if path.is_file() and path.suffix in (".py", ".md", ".json"):
             text = path.read_text()
             for residue in ("{{", "{%", "cookiecutter"):
@@ -111,13 +112,15 @@ def test_no_template_residue(tiny_repo):
                 assert residue not in text, f"{residue!r} left in {path.name}"
 
 
-def test_cookiecutter_renders_the_same_files(tmp_path):
-    """The template folder is a real cookiecutter template: cookiecutter itself renders what `render` renders."""
+@pytest.mark.parametrize("answers", [{"name": "acme-lm"}, {"name": "acme-vl", "multimodal": True}], ids=["text", "vl"])
+def test_cookiecutter_renders_the_same_files(tmp_path, answers):
+    """The template folder is a real cookiecutter template: cookiecutter itself renders what `render` renders
+    (its post-generation hook removes the files of the other variant, which render empty)."""
     from cookiecutter.main import cookiecutter
 
     from scaffold.render import context, format_python
 
-    spec = build_spec({"name": "acme-lm"})
+    spec = build_spec(answers)
     ctx = context(spec)
     out = cookiecutter(str(template_dir()), no_input=True, extra_context=ctx, output_dir=str(tmp_path))
     produced = {p.relative_to(out).as_posix(): p.read_text() for p in Path(out).rglob("*") if p.is_file()}
@@ -133,9 +136,9 @@ def test_cookiecutter_renders_the_same_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_generated_tests_pass_without_tf_scaffold(tiny_repo, tmp_path):
-    repo = tmp_path / "acme-lm"
-    shutil.copytree(tiny_repo, repo)
+def test_generated_tests_pass_without_tf_scaffold(generated, tmp_path):
+    repo = tmp_path / generated.name
+    shutil.copytree(generated, repo)
     block = tmp_path / "block"
     block.mkdir()
     (block / "sitecustomize.py").write_text(BLOCK_SCAFFOLD)

@@ -265,8 +265,10 @@ RULES: dict[str, tuple[str, str, str]] = {
             "vLLM asks the processor how many tokens an image takes before it has the image, and fails with "
             "\"'XProcessor' object has no attribute '_get_num_multimodal_tokens'\""
         ),
-        "define _get_num_multimodal_tokens(image_sizes=None, **kwargs) returning "
-        "MultiModalData(num_image_tokens=[...], num_image_patches=[...])",
+        (
+            "define _get_num_multimodal_tokens(image_sizes=None, **kwargs) returning "
+            "MultiModalData(num_image_tokens=[...], num_image_patches=[...])"
+        ),
     ),
     "TFS051": (
         "the processor has no replace_image_token",
@@ -285,8 +287,10 @@ RULES: dict[str, tuple[str, str, str]] = {
     "TFS053": (
         "the base model has no get_image_features",
         "vLLM encodes images by calling get_image_features(pixel_values) on the base model and fails without it",
-        "define get_image_features(pixel_values, **kwargs) returning a ModelOutput whose pooler_output holds the "
-        "projected features, one entry per image",
+        (
+            "define get_image_features(pixel_values, **kwargs) returning a ModelOutput whose pooler_output holds the "
+            "projected features, one entry per image"
+        ),
     ),
     "TFS054": (
         "the config has no image_token_id",
@@ -309,8 +313,10 @@ RULES: dict[str, tuple[str, str, str]] = {
     "TFS057": (
         "processor_config.json has no auto_map for the custom processor classes",
         "AutoProcessor / AutoImageProcessor cannot find the repo's processor classes, so neither engine can load them",
-        "add auto_map {'AutoProcessor': 'processing_x.XProcessor'} and, under image_processor, "
-        "{'AutoImageProcessor': 'image_processing_x.XImageProcessor'}",
+        (
+            "add auto_map {'AutoProcessor': 'processing_x.XProcessor'} and, under image_processor, "
+            "{'AutoImageProcessor': 'image_processing_x.XImageProcessor'}"
+        ),
     ),
     # dynamic
     "TFS100": (
@@ -489,9 +495,10 @@ class Repo:
     @property
     def multimodal(self) -> bool:
         """A nested vision config or a processor config marks a vision-language repo."""
-        return bool(
-            self.config and self.config.get("vision_config")
-        ) or self.processor_config is not None
+        return (
+            bool(self.config and self.config.get("vision_config"))
+            or self.processor_config is not None
+        )
 
     def cls(self, name: str) -> tuple[Source, ast.ClassDef] | tuple[None, None]:
         for src in self.sources.values():
@@ -563,7 +570,9 @@ def load_repo(root: Path, findings: list[Finding]) -> Repo:
     processor_path = root / "processor_config.json"
     if processor_path.is_file():
         try:
-            repo.processor_config = json.loads(processor_path.read_text(encoding="utf-8"))
+            repo.processor_config = json.loads(
+                processor_path.read_text(encoding="utf-8")
+            )
         except (ValueError, UnicodeDecodeError):
             repo.processor_config = {}
     for module in sorted(modules):
@@ -1191,7 +1200,11 @@ def _check_tp_plan(
     tp_node, tp_src = (
         _class_attr(repo, cfg_cls, "base_model_tp_plan") if cfg_cls else (None, None)
     )
-    saved = repo.config.get(section) if isinstance(repo.config.get(section), dict) else repo.config
+    saved = (
+        repo.config.get(section)
+        if isinstance(repo.config.get(section), dict)
+        else repo.config
+    )
     tp_plan = saved.get("base_model_tp_plan") or _literal(tp_node)
     rel = repo.rel(tp_src.path) if tp_src else "config.json"
     line = getattr(tp_node, "lineno", 0)
@@ -1223,7 +1236,11 @@ def _check_pp_plan(
     pp_node, pp_src = (
         _class_attr(repo, cfg_cls, "base_model_pp_plan") if cfg_cls else (None, None)
     )
-    saved = repo.config.get("text_config") if isinstance(repo.config.get("text_config"), dict) else repo.config
+    saved = (
+        repo.config.get("text_config")
+        if isinstance(repo.config.get("text_config"), dict)
+        else repo.config
+    )
     pp_plan = saved.get("base_model_pp_plan") or _literal(pp_node)
     rel = repo.rel(pp_src.path) if pp_src else "config.json"
     line = getattr(pp_node, "lineno", 0)
@@ -1346,12 +1363,17 @@ def _check_head(repo: Repo, findings: list[Finding], base: str | None) -> None:
 
 def _defines(repo: Repo, class_name: str | None, method: str) -> bool:
     return any(
-        _method(cls, method) is not None for _, cls in _class_chain(repo, class_name or "")
+        _method(cls, method) is not None
+        for _, cls in _class_chain(repo, class_name or "")
     )
 
 
 def _processor_class(repo: Repo) -> str | None:
-    auto_map = (repo.processor_config or {}).get("auto_map") or repo.config.get("auto_map") or {}
+    auto_map = (
+        (repo.processor_config or {}).get("auto_map")
+        or repo.config.get("auto_map")
+        or {}
+    )
     value = auto_map.get("AutoProcessor")
     value = value[0] if isinstance(value, list) else value
     if isinstance(value, str):
@@ -1362,18 +1384,33 @@ def _processor_class(repo: Repo) -> str | None:
 def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> None:
     if not repo.multimodal:
         return
-    if repo.config.get("image_token_id") is None and repo.config.get("image_token_index") is None:
+    if (
+        repo.config.get("image_token_id") is None
+        and repo.config.get("image_token_index") is None
+    ):
         findings.append(
-            Finding("TFS054", ERROR, "config.json", 0, "no image_token_id in config.json")
+            Finding(
+                "TFS054", ERROR, "config.json", 0, "no image_token_id in config.json"
+            )
         )
     pc = repo.processor_config
     if pc is not None:
-        image_pc = pc.get("image_processor") if isinstance(pc.get("image_processor"), dict) else {}
-        if "AutoProcessor" not in (pc.get("auto_map") or {}) and "AutoProcessor" not in (
-            repo.config.get("auto_map") or {}
-        ):
+        image_pc = (
+            pc.get("image_processor")
+            if isinstance(pc.get("image_processor"), dict)
+            else {}
+        )
+        if "AutoProcessor" not in (
+            pc.get("auto_map") or {}
+        ) and "AutoProcessor" not in (repo.config.get("auto_map") or {}):
             findings.append(
-                Finding("TFS057", ERROR, "processor_config.json", 0, "no auto_map.AutoProcessor")
+                Finding(
+                    "TFS057",
+                    ERROR,
+                    "processor_config.json",
+                    0,
+                    "no auto_map.AutoProcessor",
+                )
             )
         if image_pc and "AutoImageProcessor" not in (image_pc.get("auto_map") or {}):
             findings.append(
@@ -1405,34 +1442,65 @@ def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> 
         ):
             if not _defines(repo, processor, method):
                 findings.append(
-                    Finding(check_id, ERROR, rel, pcls.lineno, f"{processor} has no {method}")
+                    Finding(
+                        check_id,
+                        ERROR,
+                        rel,
+                        pcls.lineno,
+                        f"{processor} has no {method}",
+                    )
                 )
         attrs = {}
         for _, cls in _class_chain(repo, processor):
             attrs.update(_self_assignments(_method(cls, "__init__")))
             for node in cls.body:
-                attrs.update({t.id: node for t in _assigned(node) if isinstance(t, ast.Name)})
+                attrs.update(
+                    {t.id: node for t in _assigned(node) if isinstance(t, ast.Name)}
+                )
         missing = [a for a in ("image_token", "image_token_id") if a not in attrs]
         if missing:
             findings.append(
-                Finding("TFS052", ERROR, rel, pcls.lineno, f"{processor} sets no {', '.join(missing)}")
+                Finding(
+                    "TFS052",
+                    ERROR,
+                    rel,
+                    pcls.lineno,
+                    f"{processor} sets no {', '.join(missing)}",
+                )
             )
     src, cls = repo.cls(base) if base else (None, None)
     if cls is None:
         return
     rel = repo.rel(src.path)
     if not _defines(repo, base, "get_image_features"):
-        findings.append(Finding("TFS053", ERROR, rel, cls.lineno, f"{base} has no get_image_features"))
+        findings.append(
+            Finding(
+                "TFS053", ERROR, rel, cls.lineno, f"{base} has no get_image_features"
+            )
+        )
     if _tower(repo, base, "language_model") is None:
         findings.append(
-            Finding("TFS055", WARNING, rel, cls.lineno, f"{base} has no self.language_model")
+            Finding(
+                "TFS055", WARNING, rel, cls.lineno, f"{base} has no self.language_model"
+            )
         )
     forward = next(
-        (_method(c, "forward") for _, c in _class_chain(repo, base) if _method(c, "forward")), None
+        (
+            _method(c, "forward")
+            for _, c in _class_chain(repo, base)
+            if _method(c, "forward")
+        ),
+        None,
     )
     if forward is not None and "pixel_values" not in {a.arg for a in forward.args.args}:
         findings.append(
-            Finding("TFS056", WARNING, rel, forward.lineno, f"{base}.forward has no pixel_values")
+            Finding(
+                "TFS056",
+                WARNING,
+                rel,
+                forward.lineno,
+                f"{base}.forward has no pixel_values",
+            )
         )
 
 
@@ -1873,9 +1941,13 @@ def dynamic_checks(
         head, head_error = None, None
         if wanted & {"TFS105", "TFS109"}:
             try:
-                head = _head_auto_class(config).from_pretrained(
-                    source, trust_remote_code=True, dtype=torch.float32
-                ).eval()
+                head = (
+                    _head_auto_class(config)
+                    .from_pretrained(
+                        source, trust_remote_code=True, dtype=torch.float32
+                    )
+                    .eval()
+                )
             except (ValueError, KeyError, OSError) as err:
                 head_error = f"cannot load the head class: {err}"
         if "TFS105" in wanted:
@@ -1985,18 +2057,26 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
     try:
         processor = AutoProcessor.from_pretrained(root, trust_remote_code=True)
     except Exception as err:  # noqa: BLE001 - any failure here is the finding
-        fail("TFS120", f"AutoProcessor.from_pretrained failed: {type(err).__name__}: {err}")
+        fail(
+            "TFS120",
+            f"AutoProcessor.from_pretrained failed: {type(err).__name__}: {err}",
+        )
         return
     token = getattr(processor, "image_token", None)
     token_id = getattr(config, "image_token_id", None)
     if token is None or token_id is None or not hasattr(processor, "image_processor"):
-        fail("TFS120", "the processor has no image_processor or image_token, or the config no image_token_id")
+        fail(
+            "TFS120",
+            "the processor has no image_processor or image_token, or the config no image_token_id",
+        )
         return
     ran.extend(i for i in MM_IDS[1:] if i in wanted)
     rng = np.random.default_rng(0)
 
     def image(height: int, width: int):
-        if height * width > 2048 * 2048:  # plain colour: as large, without 300 MB of random numbers
+        if (
+            height * width > 2048 * 2048
+        ):  # plain colour: as large, without 300 MB of random numbers
             return Image.new("RGB", (width, height), (200, 120, 40))
         return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
@@ -2013,16 +2093,25 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
                 return_mm_token_type_ids=True,
             )
         except Exception as err:  # noqa: BLE001 - any failure here is the finding
-            fail("TFS120", f"processor(text, images=[{where}]) failed: {type(err).__name__}: {err}")
+            fail(
+                "TFS120",
+                f"processor(text, images=[{where}]) failed: {type(err).__name__}: {err}",
+            )
             return
         placeholders = int((inputs["input_ids"][0] == token_id).sum())
         rows = int(inputs["pixel_values"].shape[0])
         if counter is not None:
             try:
                 data = counter(image_sizes=[[height, width]])
-                counted, patches = data["num_image_tokens"][0], data["num_image_patches"][0]
+                counted, patches = (
+                    data["num_image_tokens"][0],
+                    data["num_image_patches"][0],
+                )
             except Exception as err:  # noqa: BLE001 - any failure here is the finding
-                fail("TFS121", f"_get_num_multimodal_tokens(image_sizes=[[{height}, {width}]]) failed: {err!r}")
+                fail(
+                    "TFS121",
+                    f"_get_num_multimodal_tokens(image_sizes=[[{height}, {width}]]) failed: {err!r}",
+                )
             else:
                 if counted != placeholders:
                     fail(
@@ -2031,9 +2120,14 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
                         f"the processor inserts {placeholders}",
                     )
                 if patches != rows:
-                    fail("TFS122", f"{where}: num_image_patches {patches}, pixel_values has {rows} rows")
+                    fail(
+                        "TFS122",
+                        f"{where}: num_image_patches {patches}, pixel_values has {rows} rows",
+                    )
         with torch.no_grad():
-            features = base.get_image_features(inputs["pixel_values"], return_dict=True).pooler_output
+            features = base.get_image_features(
+                inputs["pixel_values"], return_dict=True
+            ).pooler_output
         feature_rows = sum(_feature_rows(features))
         if feature_rows != placeholders:
             fail(
@@ -2063,22 +2157,37 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
         with torch.no_grad():
             try:
                 merged = _first(
-                    base(input_ids=ids, pixel_values=inputs["pixel_values"], use_cache=False, return_dict=False)
+                    base(
+                        input_ids=ids,
+                        pixel_values=inputs["pixel_values"],
+                        use_cache=False,
+                        return_dict=False,
+                    )
                 )
             except Exception as err:  # noqa: BLE001 - any failure here is the finding
-                fail("TFS125", f"forward(pixel_values=...) failed: {type(err).__name__}: {err}")
+                fail(
+                    "TFS125",
+                    f"forward(pixel_values=...) failed: {type(err).__name__}: {err}",
+                )
                 return
-            features = base.get_image_features(inputs["pixel_values"], return_dict=True).pooler_output
+            features = base.get_image_features(
+                inputs["pixel_values"], return_dict=True
+            ).pooler_output
             if not isinstance(features, (list, tuple)):
                 features = [features]
             features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
             embeds = base.get_input_embeddings()(ids).clone()
             mask = ids == token_id
             if int(mask.sum()) != features.shape[0]:
-                fail("TFS125", f"{int(mask.sum())} placeholders for {features.shape[0]} feature rows")
+                fail(
+                    "TFS125",
+                    f"{int(mask.sum())} placeholders for {features.shape[0]} feature rows",
+                )
                 return
             embeds[mask] = features.to(embeds.dtype)  # what vLLM does with the features
-            by_hand = _first(base(inputs_embeds=embeds, use_cache=False, return_dict=False))
+            by_hand = _first(
+                base(inputs_embeds=embeds, use_cache=False, return_dict=False)
+            )
         if not torch.equal(merged, by_hand):
             fail(
                 "TFS125",

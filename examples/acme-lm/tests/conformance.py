@@ -258,6 +258,66 @@ RULES: dict[str, tuple[str, str, str]] = {
         "vLLM: 'There is no module or parameter named ...'; SGLang leaves the weights unloaded",
         "keep every weight inside the base model (prefix model.) or the LM head",
     ),
+    # multimodal (static)
+    "TFS050": (
+        "the processor has no _get_num_multimodal_tokens",
+        (
+            "vLLM asks the processor how many tokens an image takes before it has the image, and fails with "
+            "\"'XProcessor' object has no attribute '_get_num_multimodal_tokens'\""
+        ),
+        (
+            "define _get_num_multimodal_tokens(image_sizes=None, **kwargs) returning "
+            "MultiModalData(num_image_tokens=[...], num_image_patches=[...])"
+        ),
+    ),
+    "TFS051": (
+        "the processor has no replace_image_token",
+        (
+            "ProcessorMixin.__call__ cannot expand the image placeholders or report text replacement offsets; vLLM: "
+            "'returned no text replacement offsets, so the Transformers modeling backend cannot locate the "
+            "placeholder of each item'"
+        ),
+        "define replace_image_token(self, image_inputs, image_idx, **kwargs) returning the expanded placeholder text",
+    ),
+    "TFS052": (
+        "the processor sets no image_token / image_token_id",
+        "the engines cannot find the placeholder to expand, and mm_token_type_ids marks nothing",
+        "set self.image_token (the placeholder string) and self.image_token_id in the processor's __init__",
+    ),
+    "TFS053": (
+        "the base model has no get_image_features",
+        "vLLM encodes images by calling get_image_features(pixel_values) on the base model and fails without it",
+        (
+            "define get_image_features(pixel_values, **kwargs) returning a ModelOutput whose pooler_output holds the "
+            "projected features, one entry per image"
+        ),
+    ),
+    "TFS054": (
+        "the config has no image_token_id",
+        "the model cannot find the placeholders to write image features into",
+        "save image_token_id (the tokenizer's id of the image token) in config.json",
+    ),
+    "TFS055": (
+        "the base model has no language_model",
+        (
+            "transformers' get_decoder() and vLLM look for the decoder as `language_model`: LoRA, pipeline "
+            "parallelism and torch.compile of the decoder then miss it"
+        ),
+        "hold the text decoder in self.language_model of the base model",
+    ),
+    "TFS056": (
+        "the base model's forward takes no pixel_values",
+        "SGLang passes pixel_values to the base model's forward and expects it to merge the image features",
+        "accept pixel_values in forward and write get_image_features' output at the image_token_id positions",
+    ),
+    "TFS057": (
+        "processor_config.json has no auto_map for the custom processor classes",
+        "AutoProcessor / AutoImageProcessor cannot find the repo's processor classes, so neither engine can load them",
+        (
+            "add auto_map {'AutoProcessor': 'processing_x.XProcessor'} and, under image_processor, "
+            "{'AutoImageProcessor': 'image_processing_x.XImageProcessor'}"
+        ),
+    ),
     # dynamic
     "TFS100": (
         "base model cannot be built the way the engines build it",
@@ -319,6 +379,42 @@ RULES: dict[str, tuple[str, str, str]] = {
         "stage-by-stage forward differs from the full forward",
         "pipeline parallelism gives different outputs: a stage needs a tensor the plan does not pass",
         "make base_model_pp_plan list what each stage takes and returns",
+    ),
+    "TFS120": (
+        "AutoProcessor cannot load the repo",
+        "neither engine can turn an image prompt into model inputs",
+        "fix the error shown; the processor must load offline with trust_remote_code",
+    ),
+    "TFS121": (
+        "_get_num_multimodal_tokens disagrees with the placeholders the processor inserts",
+        (
+            "vLLM sizes each image's placeholder span and its memory profile from this count: a wrong one "
+            "misplaces the image features or fails the request"
+        ),
+        "compute num_image_tokens with the same formula replace_image_token uses, for every image size",
+    ),
+    "TFS122": (
+        "rows of pixel_values per image differ from num_image_patches",
+        "vLLM splits pixel_values into images by num_image_patches and refuses rows it cannot attribute",
+        "return num_image_patches equal to the pixel_values rows each image produces",
+    ),
+    "TFS123": (
+        "get_image_features returns a different number of rows than the image's placeholders",
+        (
+            "vLLM writes pooler_output into the placeholder positions: with a mismatch it pads or truncates the "
+            "features ('embeddings are not trustworthy') or fails"
+        ),
+        "return one (num_image_tokens, text hidden) entry per image in pooler_output",
+    ),
+    "TFS124": (
+        "mm_token_type_ids does not mark each image as one contiguous run",
+        "engines that locate images by token type find the wrong spans",
+        "set image_token_id to the id of the placeholder the processor repeats",
+    ),
+    "TFS125": (
+        "forward(pixel_values=...) differs from merging get_image_features into inputs_embeds",
+        "vLLM (which merges by itself) and SGLang (which calls forward with pixel_values) would give different outputs",
+        "merge in forward exactly what get_image_features returns, at the image_token_id positions, with masked_scatter",
     ),
 }
 
@@ -394,6 +490,15 @@ class Repo:
     sources: dict[str, Source] = field(
         default_factory=dict
     )  # module name -> parsed source
+    processor_config: dict | None = None  # processor_config.json, when the repo has one
+
+    @property
+    def multimodal(self) -> bool:
+        """A nested vision config or a processor config marks a vision-language repo."""
+        return (
+            bool(self.config and self.config.get("vision_config"))
+            or self.processor_config is not None
+        )
 
     def cls(self, name: str) -> tuple[Source, ast.ClassDef] | tuple[None, None]:
         for src in self.sources.values():
@@ -454,10 +559,22 @@ def load_repo(root: Path, findings: list[Finding]) -> Repo:
         target = value[0] if isinstance(value, list) else value
         if isinstance(target, str) and "." in target:
             modules.add(target.split("--")[-1].rsplit(".", 1)[0])
-    for path in sorted(root.glob("modeling_*.py")) + sorted(
-        root.glob("configuration_*.py")
+    for pattern in (
+        "modeling_*.py",
+        "configuration_*.py",
+        "processing_*.py",
+        "image_processing_*.py",
     ):
-        modules.add(path.stem)
+        for path in sorted(root.glob(pattern)):
+            modules.add(path.stem)
+    processor_path = root / "processor_config.json"
+    if processor_path.is_file():
+        try:
+            repo.processor_config = json.loads(
+                processor_path.read_text(encoding="utf-8")
+            )
+        except (ValueError, UnicodeDecodeError):
+            repo.processor_config = {}
     for module in sorted(modules):
         path = root / f"{module.replace('.', '/')}.py"
         if not path.is_file():
@@ -855,7 +972,11 @@ def _check_attention(repo: Repo, findings: list[Finding]) -> list[str]:
                     )
             init_attrs = _self_assignments(_method(cls, "__init__"))
             line = (_method(cls, "__init__") or cls).lineno
-            if "layer_idx" not in init_attrs:
+            is_causal = init_attrs.get("is_causal")
+            encoder = isinstance(is_causal, ast.Constant) and is_causal.value is False
+            # An encoder's attention (a vision tower's: is_causal False) keeps transformers' attention inside
+            # the engines and needs no KV cache slot, so no layer_idx.
+            if "layer_idx" not in init_attrs and not encoder:
                 findings.append(
                     Finding(
                         "TFS015",
@@ -913,6 +1034,31 @@ def _check_flag(repo: Repo, findings: list[Finding]) -> None:
             )
 
 
+def _tower(repo: Repo, base: str | None, attr: str) -> str | None:
+    """The class of `base.<attr>` (e.g. `language_model`) when the repo defines it."""
+    if not base:
+        return None
+    name = _module_tree(repo, base).get(attr)
+    return name if name and repo.cls(name)[1] is not None else None
+
+
+def _decoder_class(repo: Repo, base: str | None) -> str | None:
+    """The decoder stack: the base model itself, or its `language_model` in a multimodal repo."""
+    return _tower(repo, base, "language_model") or base
+
+
+def _sub_config_classes(repo: Repo) -> dict[str, str]:
+    """{"text_config": class name, ...} from the composite config class's `sub_configs` literal."""
+    cfg_cls = _config_class(repo)
+    node, _ = _class_attr(repo, cfg_cls, "sub_configs") if cfg_cls else (None, None)
+    out = {}
+    if isinstance(node, ast.Dict):
+        for key, value in zip(node.keys, node.values):
+            if isinstance(key, ast.Constant) and isinstance(value, ast.Name):
+                out[key.value] = value.id
+    return out
+
+
 def _check_kwargs_chain(
     repo: Repo, findings: list[Finding], attention_classes: list[str]
 ) -> tuple[str | None, str | None]:
@@ -920,9 +1066,12 @@ def _check_kwargs_chain(
     src, base_cls = repo.cls(base) if base else (None, None)
     if base_cls is None:
         return None, None
-    lists = _modulelist_items(repo, base)
+    decoder = _decoder_class(repo, base)
+    lists = _modulelist_items(repo, decoder)
     layer_cls_name = next((items[0] for items in lists.values() if items), None)
     chain = [(base, src, base_cls)]
+    if decoder != base:
+        chain.append((decoder, *repo.cls(decoder)))
     if layer_cls_name:
         lsrc, lcls = repo.cls(layer_cls_name)
         chain.append((layer_cls_name, lsrc, lcls))
@@ -1028,11 +1177,35 @@ def _resolve_path(repo: Repo, class_name: str, parts: list[str]) -> bool:
 def _check_plans(
     repo: Repo, findings: list[Finding], base: str | None, layer_cls: str | None
 ) -> None:
-    cfg_cls = _config_class(repo)
+    subs = _sub_config_classes(repo)
+    decoder = _decoder_class(repo, base)
+    # (config class, the model class its plans are relative to, config.json section)
+    towers = [(subs.get("text_config") or _config_class(repo), decoder, "text_config")]
+    if subs.get("vision_config"):
+        towers.append(
+            (subs["vision_config"], _tower(repo, base, "vision_tower"), "vision_config")
+        )
+    for cfg_cls, model_cls, section in towers:
+        _check_tp_plan(repo, findings, cfg_cls, model_cls, section)
+    _check_pp_plan(repo, findings, towers[0][0], decoder, layer_cls)
+
+
+def _check_tp_plan(
+    repo: Repo,
+    findings: list[Finding],
+    cfg_cls: str | None,
+    base: str | None,
+    section: str,
+) -> None:
     tp_node, tp_src = (
         _class_attr(repo, cfg_cls, "base_model_tp_plan") if cfg_cls else (None, None)
     )
-    tp_plan = repo.config.get("base_model_tp_plan") or _literal(tp_node)
+    saved = (
+        repo.config.get(section)
+        if isinstance(repo.config.get(section), dict)
+        else repo.config
+    )
+    tp_plan = saved.get("base_model_tp_plan") or _literal(tp_node)
     rel = repo.rel(tp_src.path) if tp_src else "config.json"
     line = getattr(tp_node, "lineno", 0)
     if isinstance(tp_plan, dict) and base:
@@ -1051,10 +1224,24 @@ def _check_plans(
                         f"pattern {pattern!r} matches no module of {base}",
                     )
                 )
+
+
+def _check_pp_plan(
+    repo: Repo,
+    findings: list[Finding],
+    cfg_cls: str | None,
+    base: str | None,
+    layer_cls: str | None,
+) -> None:
     pp_node, pp_src = (
         _class_attr(repo, cfg_cls, "base_model_pp_plan") if cfg_cls else (None, None)
     )
-    pp_plan = repo.config.get("base_model_pp_plan") or _literal(pp_node)
+    saved = (
+        repo.config.get("text_config")
+        if isinstance(repo.config.get("text_config"), dict)
+        else repo.config
+    )
+    pp_plan = saved.get("base_model_pp_plan") or _literal(pp_node)
     rel = repo.rel(pp_src.path) if pp_src else "config.json"
     line = getattr(pp_node, "lineno", 0)
     if pp_plan is not None:
@@ -1174,6 +1361,149 @@ def _check_head(repo: Repo, findings: list[Finding], base: str | None) -> None:
         )
 
 
+def _defines(repo: Repo, class_name: str | None, method: str) -> bool:
+    return any(
+        _method(cls, method) is not None
+        for _, cls in _class_chain(repo, class_name or "")
+    )
+
+
+def _processor_class(repo: Repo) -> str | None:
+    auto_map = (
+        (repo.processor_config or {}).get("auto_map")
+        or repo.config.get("auto_map")
+        or {}
+    )
+    value = auto_map.get("AutoProcessor")
+    value = value[0] if isinstance(value, list) else value
+    if isinstance(value, str):
+        return value.rsplit(".", 1)[-1]
+    return None
+
+
+def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> None:
+    if not repo.multimodal:
+        return
+    if (
+        repo.config.get("image_token_id") is None
+        and repo.config.get("image_token_index") is None
+    ):
+        findings.append(
+            Finding(
+                "TFS054", ERROR, "config.json", 0, "no image_token_id in config.json"
+            )
+        )
+    pc = repo.processor_config
+    if pc is not None:
+        image_pc = (
+            pc.get("image_processor")
+            if isinstance(pc.get("image_processor"), dict)
+            else {}
+        )
+        if "AutoProcessor" not in (
+            pc.get("auto_map") or {}
+        ) and "AutoProcessor" not in (repo.config.get("auto_map") or {}):
+            findings.append(
+                Finding(
+                    "TFS057",
+                    ERROR,
+                    "processor_config.json",
+                    0,
+                    "no auto_map.AutoProcessor",
+                )
+            )
+        if image_pc and "AutoImageProcessor" not in (image_pc.get("auto_map") or {}):
+            findings.append(
+                Finding(
+                    "TFS057",
+                    ERROR,
+                    "processor_config.json",
+                    0,
+                    "image_processor has no auto_map.AutoImageProcessor",
+                )
+            )
+    processor = _processor_class(repo)
+    psrc, pcls = repo.cls(processor) if processor else (None, None)
+    if pcls is None:
+        findings.append(
+            Finding(
+                "TFS050",
+                ERROR,
+                "processor_config.json",
+                0,
+                f"no processor class found in the repo (AutoProcessor: {processor})",
+            )
+        )
+    else:
+        rel = repo.rel(psrc.path)
+        for method, check_id in (
+            ("_get_num_multimodal_tokens", "TFS050"),
+            ("replace_image_token", "TFS051"),
+        ):
+            if not _defines(repo, processor, method):
+                findings.append(
+                    Finding(
+                        check_id,
+                        ERROR,
+                        rel,
+                        pcls.lineno,
+                        f"{processor} has no {method}",
+                    )
+                )
+        attrs = {}
+        for _, cls in _class_chain(repo, processor):
+            attrs.update(_self_assignments(_method(cls, "__init__")))
+            for node in cls.body:
+                attrs.update(
+                    {t.id: node for t in _assigned(node) if isinstance(t, ast.Name)}
+                )
+        missing = [a for a in ("image_token", "image_token_id") if a not in attrs]
+        if missing:
+            findings.append(
+                Finding(
+                    "TFS052",
+                    ERROR,
+                    rel,
+                    pcls.lineno,
+                    f"{processor} sets no {', '.join(missing)}",
+                )
+            )
+    src, cls = repo.cls(base) if base else (None, None)
+    if cls is None:
+        return
+    rel = repo.rel(src.path)
+    if not _defines(repo, base, "get_image_features"):
+        findings.append(
+            Finding(
+                "TFS053", ERROR, rel, cls.lineno, f"{base} has no get_image_features"
+            )
+        )
+    if _tower(repo, base, "language_model") is None:
+        findings.append(
+            Finding(
+                "TFS055", WARNING, rel, cls.lineno, f"{base} has no self.language_model"
+            )
+        )
+    forward = next(
+        (
+            _method(c, "forward")
+            for _, c in _class_chain(repo, base)
+            if _method(c, "forward")
+        ),
+        None,
+    )
+    if forward is not None and "pixel_values" not in {a.arg for a in forward.args.args}:
+        findings.append(
+            Finding(
+                "TFS056",
+                WARNING,
+                rel,
+                forward.lineno,
+                f"{base}.forward has no pixel_values",
+            )
+        )
+
+
 def _check_moe(repo: Repo, findings: list[Finding]) -> None:
     keys = [k for k in MOE_KEYS if repo.config.get(k)]
     if not keys:
@@ -1281,6 +1611,7 @@ def static_checks(root: Path, native: tuple[set, set] | None = None) -> list[Fin
     _check_flag(repo, findings)
     _check_plans(repo, findings, base, layer_cls)
     _check_head(repo, findings, base)
+    _check_multimodal(repo, findings, base)
     _check_moe(repo, findings)
     _check_checkpoint(repo, findings)
     return findings
@@ -1395,6 +1726,15 @@ def _set_attn(model, impl: str) -> None:
             cfg._attn_implementation = impl
 
 
+def _head_auto_class(config):
+    """The transformers Auto class for the repo's head model (causal LM, or image-text-to-text)."""
+    import transformers
+
+    auto_map = getattr(config, "auto_map", None) or {}
+    name = next((k for k in HEAD_AUTO_CLASSES if k in auto_map), "AutoModelForCausalLM")
+    return getattr(transformers, name)
+
+
 def _first(out):
     if isinstance(out, (tuple, list)):
         return out[0]
@@ -1452,10 +1792,8 @@ def dynamic_checks(
         if has_weights:
             source = root
         else:  # no weights: random ones, saved like a real checkpoint
-            from transformers import AutoModelForCausalLM
-
             source = work / f"random-{uuid.uuid4().hex[:12]}"
-            AutoModelForCausalLM.from_config(
+            _head_auto_class(config).from_config(
                 config, trust_remote_code=True
             ).save_pretrained(source)
             for code in root.glob("*.py"):
@@ -1602,12 +1940,14 @@ def dynamic_checks(
 
         head, head_error = None, None
         if wanted & {"TFS105", "TFS109"}:
-            from transformers import AutoModelForCausalLM
-
             try:
-                head = AutoModelForCausalLM.from_pretrained(
-                    source, trust_remote_code=True, dtype=torch.float32
-                ).eval()
+                head = (
+                    _head_auto_class(config)
+                    .from_pretrained(
+                        source, trust_remote_code=True, dtype=torch.float32
+                    )
+                    .eval()
+                )
             except (ValueError, KeyError, OSError) as err:
                 head_error = f"cannot load the head class: {err}"
         if "TFS105" in wanted:
@@ -1662,6 +2002,10 @@ def dynamic_checks(
         if "TFS108" in wanted:
             ran.append("TFS108")
             _check_tp_coverage(base, text, fail)
+        if root.joinpath("processor_config.json").is_file() or hasattr(
+            config, "vision_config"
+        ):
+            _check_multimodal_dynamic(root, base, config, wanted, ran, fail)
         if "TFS110" in wanted:
             ran.append("TFS110")
             _check_pp_split(base, ids, fail)
@@ -1672,6 +2016,183 @@ def dynamic_checks(
             else:
                 _check_tp_run(source, head, ids, work, fail)
     return findings, ran
+
+
+# Image sizes (height, width) the multimodal checks use: vLLM profiles memory with 10000x10000.
+MM_IMAGE_SIZES = ((10000, 10000), (240, 320), (17, 900), (64, 64), (333, 31))
+MM_IDS = ("TFS120", "TFS121", "TFS122", "TFS123", "TFS124", "TFS125")
+
+
+def _runs(mask) -> list[int]:
+    """Lengths of the runs of True in a 1-D bool tensor."""
+    runs, current = [], 0
+    for flag in mask.tolist():
+        if flag:
+            current += 1
+        elif current:
+            runs.append(current)
+            current = 0
+    return runs + ([current] if current else [])
+
+
+def _feature_rows(features) -> list[int]:
+    """Rows per image of get_image_features' pooler_output (a list/tuple per image, or one stacked tensor)."""
+    if isinstance(features, (list, tuple)):
+        return [int(f.reshape(-1, f.shape[-1]).shape[0]) for f in features]
+    if features.dim() == 3:
+        return [int(features.shape[1])] * int(features.shape[0])
+    return [int(features.shape[0])]
+
+
+def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> None:
+    """The processor and the image path, driven as vLLM and SGLang drive them."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor
+
+    if not wanted & set(MM_IDS):
+        return
+    ran.append("TFS120")
+    try:
+        processor = AutoProcessor.from_pretrained(root, trust_remote_code=True)
+    except Exception as err:  # noqa: BLE001 - any failure here is the finding
+        fail(
+            "TFS120",
+            f"AutoProcessor.from_pretrained failed: {type(err).__name__}: {err}",
+        )
+        return
+    token = getattr(processor, "image_token", None)
+    token_id = getattr(config, "image_token_id", None)
+    if token is None or token_id is None or not hasattr(processor, "image_processor"):
+        fail(
+            "TFS120",
+            "the processor has no image_processor or image_token, or the config no image_token_id",
+        )
+        return
+    ran.extend(i for i in MM_IDS[1:] if i in wanted)
+    rng = np.random.default_rng(0)
+
+    def image(height: int, width: int):
+        if (
+            height * width > 2048 * 2048
+        ):  # plain colour: as large, without 300 MB of random numbers
+            return Image.new("RGB", (width, height), (200, 120, 40))
+        return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+    counter = getattr(processor, "_get_num_multimodal_tokens", None)
+    if counter is None:
+        fail("TFS121", f"{type(processor).__name__} has no _get_num_multimodal_tokens")
+    for height, width in MM_IMAGE_SIZES:
+        where = f"{height}x{width} image"
+        try:
+            inputs = processor(
+                text=f"a{token}b",
+                images=[image(height, width)],
+                return_tensors="pt",
+                return_mm_token_type_ids=True,
+            )
+        except Exception as err:  # noqa: BLE001 - any failure here is the finding
+            fail(
+                "TFS120",
+                f"processor(text, images=[{where}]) failed: {type(err).__name__}: {err}",
+            )
+            return
+        placeholders = int((inputs["input_ids"][0] == token_id).sum())
+        rows = int(inputs["pixel_values"].shape[0])
+        if counter is not None:
+            try:
+                data = counter(image_sizes=[[height, width]])
+                counted, patches = (
+                    data["num_image_tokens"][0],
+                    data["num_image_patches"][0],
+                )
+            except Exception as err:  # noqa: BLE001 - any failure here is the finding
+                fail(
+                    "TFS121",
+                    f"_get_num_multimodal_tokens(image_sizes=[[{height}, {width}]]) failed: {err!r}",
+                )
+            else:
+                if counted != placeholders:
+                    fail(
+                        "TFS121",
+                        f"{where}: _get_num_multimodal_tokens says {counted} tokens, "
+                        f"the processor inserts {placeholders}",
+                    )
+                if patches != rows:
+                    fail(
+                        "TFS122",
+                        f"{where}: num_image_patches {patches}, pixel_values has {rows} rows",
+                    )
+        with torch.no_grad():
+            features = base.get_image_features(
+                inputs["pixel_values"], return_dict=True
+            ).pooler_output
+        feature_rows = sum(_feature_rows(features))
+        if feature_rows != placeholders:
+            fail(
+                "TFS123",
+                f"{where}: get_image_features returns {feature_rows} rows for {placeholders} placeholder tokens",
+            )
+
+    # Three images of different sizes in one prompt: one contiguous marked run per image, and the two ways
+    # the engines merge image features agree bit for bit.
+    sizes = MM_IMAGE_SIZES[1:4]
+    inputs = processor(
+        text=f"x{token}y{token}z{token}w",
+        images=[image(h, w) for h, w in sizes],
+        return_tensors="pt",
+        return_mm_token_type_ids=True,
+    )
+    ids = inputs["input_ids"]
+    types = torch.as_tensor(inputs["mm_token_type_ids"])[0]
+    runs = _runs(types == 1)
+    expected = _runs(ids[0] == token_id)
+    if len(runs) != len(sizes) or runs != expected:
+        fail(
+            "TFS124",
+            f"3 images: mm_token_type_ids marks runs {runs}, the placeholders form runs {expected}",
+        )
+    if "TFS125" in wanted:
+        with torch.no_grad():
+            try:
+                merged = _first(
+                    base(
+                        input_ids=ids,
+                        pixel_values=inputs["pixel_values"],
+                        use_cache=False,
+                        return_dict=False,
+                    )
+                )
+            except Exception as err:  # noqa: BLE001 - any failure here is the finding
+                fail(
+                    "TFS125",
+                    f"forward(pixel_values=...) failed: {type(err).__name__}: {err}",
+                )
+                return
+            features = base.get_image_features(
+                inputs["pixel_values"], return_dict=True
+            ).pooler_output
+            if not isinstance(features, (list, tuple)):
+                features = [features]
+            features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
+            embeds = base.get_input_embeddings()(ids).clone()
+            mask = ids == token_id
+            if int(mask.sum()) != features.shape[0]:
+                fail(
+                    "TFS125",
+                    f"{int(mask.sum())} placeholders for {features.shape[0]} feature rows",
+                )
+                return
+            embeds[mask] = features.to(embeds.dtype)  # what vLLM does with the features
+            by_hand = _first(
+                base(inputs_embeds=embeds, use_cache=False, return_dict=False)
+            )
+        if not torch.equal(merged, by_hand):
+            fail(
+                "TFS125",
+                f"forward(pixel_values) and inputs_embeds merged by hand differ by {_maxdiff(merged, by_hand):.3g}",
+            )
 
 
 def _check_kv_cache(model, ids, fail) -> None:
@@ -1700,7 +2221,10 @@ def _check_tp_coverage(base, text_config, fail) -> None:
 
     import torch
 
-    plan = dict(getattr(text_config, "base_model_tp_plan", None) or {})
+    # transformers merges the towers' plans with their prefixes (`language_model.`, `vision_tower.`)
+    plan = dict(getattr(base, "tp_plan", None) or {}) or dict(
+        getattr(text_config, "base_model_tp_plan", None) or {}
+    )
     if not plan:
         fail("TFS108", "the config has no base_model_tp_plan")
         return
@@ -1712,7 +2236,7 @@ def _check_tp_coverage(base, text_config, fail) -> None:
         if not any(rx.match(n) for n in names):
             fail("TFS108", f"pattern {pattern!r} matches no module")
     layer_lists = [
-        n for n, m in base.named_children() if isinstance(m, torch.nn.ModuleList)
+        n for n, m in base.named_modules() if n and isinstance(m, torch.nn.ModuleList)
     ]
     for name, module in base.named_modules():
         in_layers = any(name.startswith(f"{ll}.") for ll in layer_lists)
@@ -1721,9 +2245,12 @@ def _check_tp_coverage(base, text_config, fail) -> None:
             fail("TFS108", f"nn.Linear {name} is matched by no tp plan pattern")
 
 
-def _check_pp_split(base, ids, fail) -> None:
+def _check_pp_split(model, ids, fail) -> None:
     import torch
 
+    # The split applies to the decoder: the base model itself, or its `language_model` (vLLM follows the
+    # composite model's prefixed plan there). The forward still goes through the base model.
+    base = getattr(model, "language_model", None) or model
     lists = [
         (n, m) for n, m in base.named_children() if isinstance(m, torch.nn.ModuleList)
     ]
@@ -1749,7 +2276,7 @@ def _check_pp_split(base, ids, fail) -> None:
     pos = torch.arange(ids.shape[1])[None]
     with torch.no_grad():
         full = _first(
-            base(input_ids=ids, position_ids=pos, use_cache=False, return_dict=False)
+            model(input_ids=ids, position_ids=pos, use_cache=False, return_dict=False)
         )
         saved = list(layers)
         saved_norm = getattr(base, norm) if norm else None
@@ -1759,7 +2286,7 @@ def _check_pp_split(base, ids, fail) -> None:
             if norm:
                 setattr(base, norm, _missing_module())
             hidden = _first(
-                base(
+                model(
                     input_ids=ids, position_ids=pos, use_cache=False, return_dict=False
                 )
             )
@@ -1768,7 +2295,7 @@ def _check_pp_split(base, ids, fail) -> None:
             if norm:
                 setattr(base, norm, saved_norm)
             out = _first(
-                base(
+                model(
                     inputs_embeds=hidden,
                     position_ids=pos,
                     use_cache=False,
@@ -1789,11 +2316,10 @@ def _check_pp_split(base, ids, fail) -> None:
 
 
 TP_WORKER = """
-import sys, torch
-from transformers import AutoModelForCausalLM
+import sys, torch, transformers
 from transformers.distributed import DistributedConfig
-source, ids_path, out_path = sys.argv[1:4]
-model = AutoModelForCausalLM.from_pretrained(
+source, ids_path, out_path, auto_class = sys.argv[1:5]
+model = getattr(transformers, auto_class).from_pretrained(
     source, trust_remote_code=True, dtype=torch.float32, distributed_config=DistributedConfig(tp_plan="auto")
 ).eval()
 ids = torch.load(ids_path)
@@ -1815,9 +2341,10 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
 
     heads = None
     try:
-        cfg = json.loads((Path(source) / "config.json").read_text())
-        cfg = cfg.get("text_config", cfg)
+        saved = json.loads((Path(source) / "config.json").read_text())
+        cfg = saved.get("text_config", saved)
         heads = (cfg.get("num_attention_heads"), cfg.get("num_key_value_heads"))
+        heads += ((saved.get("vision_config") or {}).get("num_attention_heads"),)
     except (OSError, ValueError):
         pass
     if heads and any(h is not None and h % 2 for h in heads):
@@ -1843,6 +2370,7 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
         str(source),
         str(work / "ids.pt"),
         str(work / "tp.pt"),
+        _head_auto_class(model.config).__name__,
     ]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env, timeout=600, check=False

@@ -35,6 +35,12 @@ def config_json() -> dict:
 
 
 @pytest.fixture(scope="session")
+def text_config_json(config_json) -> dict:
+    """The decoder's part of config.json: nested under `text_config` in a multimodal repo."""
+    return config_json.get("text_config", config_json)
+
+
+@pytest.fixture(scope="session")
 def has_weights() -> bool:
     return any(REPO.glob("*.safetensors"))
 

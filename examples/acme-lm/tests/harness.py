@@ -5,6 +5,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import inspect
+import json
 import os
 import signal
 import socket
@@ -124,35 +125,78 @@ def transformers_greedy(
 ) -> list[Sequence]:
     """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs."""
     import torch
-    from transformers import AutoModelForCausalLM
 
-    dtype = torch.float32 if platform.exact else torch.bfloat16
-    model = (
-        AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, dtype=dtype)
-        .to(platform.device)
-        .eval()
-    )
+    model = load_head(repo, platform)
     seqs = []
     for prompt in prompts:
         ids = torch.tensor([prompt], device=platform.device)
-        out = model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
-        tokens = out.sequences[0, len(prompt) :].tolist()
-        steps = []
-        for logits in out.logits:
-            logprobs = torch.log_softmax(logits[0].float(), dim=-1)
-            top = torch.topk(logprobs, 5)
-            steps.append(
-                {int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)}
-            )
-        seqs.append(Sequence(tokens=tokens, top_logprobs=steps))
+        seqs.append(_greedy(model, {"input_ids": ids}, max_new_tokens))
     return seqs
+
+
+def load_head(repo, platform: Platform):
+    """The repo's head model (causal LM, or image-text-to-text for a multimodal repo), in the engines' dtype."""
+    import torch
+    import transformers
+
+    config = json.loads((Path(repo) / "config.json").read_text())
+    auto = (
+        "AutoModelForImageTextToText"
+        if "AutoModelForImageTextToText" in config.get("auto_map", {})
+        else "AutoModelForCausalLM"
+    )
+    dtype = torch.float32 if platform.exact else torch.bfloat16
+    model = getattr(transformers, auto).from_pretrained(
+        repo, trust_remote_code=True, dtype=dtype
+    )
+    return model.to(platform.device).eval()
+
+
+def _greedy(model, inputs: dict, max_new_tokens: int) -> Sequence:
+    import torch
+
+    prompt_len = inputs["input_ids"].shape[1]
+    out = model.generate(
+        **inputs,
+        attention_mask=torch.ones_like(inputs["input_ids"]),
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
+    steps = []
+    for logits in out.logits:
+        logprobs = torch.log_softmax(logits[0].float(), dim=-1)
+        top = torch.topk(logprobs, 5)
+        steps.append(
+            {int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)}
+        )
+    return Sequence(tokens=out.sequences[0, prompt_len:].tolist(), top_logprobs=steps)
+
+
+def noise_image(height: int, width: int, seed: int):
+    """A deterministic noise image: the engine runner and the transformers reference build the same pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def transformers_image_greedy(
+    repo, platform: Platform, prompt: str, images: list, max_new_tokens: int
+) -> Sequence:
+    """transformers' greedy `generate()` on a text prompt with image placeholders, through the repo's processor."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
+    model = load_head(repo, platform)
+    inputs = processor(
+        text=prompt, images=images, return_tensors="pt", add_special_tokens=False
+    ).to(platform.device)
+    inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    inputs.pop("attention_mask", None)
+    return _greedy(model, dict(inputs), max_new_tokens)
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:

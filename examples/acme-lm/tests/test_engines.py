@@ -104,7 +104,9 @@ def http_json(url: str, payload: dict) -> dict:
 
 
 def vllm_or_skip(config_json, platform, gpus_needed=0):
-    reason = vllm_skip_reason(config_json["head_dim"], platform)
+    reason = vllm_skip_reason(
+        config_json.get("text_config", config_json)["head_dim"], platform
+    )
     if reason:
         pytest.skip(reason)
     if gpus_needed and platform.gpus < gpus_needed:

@@ -49,11 +49,11 @@ def test_checkpoint_matches_model(repo, needs_weights):
     assert not info["mismatched_keys"], info["mismatched_keys"]
 
 
-def test_tokenizer_matches_config(tokenizer, config_json):
-    assert tokenizer.pad_token_id == config_json["pad_token_id"]
-    assert tokenizer.bos_token_id == config_json["bos_token_id"]
-    assert tokenizer.eos_token_id == config_json["eos_token_id"]
-    assert len(tokenizer) <= config_json["vocab_size"]
+def test_tokenizer_matches_config(tokenizer, text_config_json):
+    assert tokenizer.pad_token_id == text_config_json["pad_token_id"]
+    assert tokenizer.bos_token_id == text_config_json["bos_token_id"]
+    assert tokenizer.eos_token_id == text_config_json["eos_token_id"]
+    assert len(tokenizer) <= text_config_json["vocab_size"]
     text = "Backend-ready models run in vLLM and SGLang. Ünïcödé ✓"
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert tokenizer.decode(ids) == text
@@ -69,15 +69,15 @@ def test_chat_template_and_generate(model, tokenizer):
     assert torch.equal(out[0, : prompt["input_ids"].shape[1]], prompt["input_ids"][0])
 
 
-def test_rotary_buffer_restored_after_loading(model, config_json):
+def test_rotary_buffer_restored_after_loading(model, text_config_json):
     # `inv_freq` is non-persistent: built on the meta device it is garbage unless `_init_weights` restores it.
-    dim = config_json["head_dim"]
-    theta = config_json["rope_parameters"]["rope_theta"]
+    dim = text_config_json["head_dim"]
+    theta = text_config_json["rope_parameters"]["rope_theta"]
     expected = torch.tensor(
         [1.0 / theta ** (i / dim) for i in range(0, dim, 2)], dtype=torch.float64
     )
     torch.testing.assert_close(
-        model.model.rotary_emb.inv_freq.double(), expected, rtol=1e-6, atol=0
+        model.get_decoder().rotary_emb.inv_freq.double(), expected, rtol=1e-6, atol=0
     )
 
 
@@ -92,9 +92,11 @@ def _padded_batch(vocab_size, pad_id):
 
 @pytest.mark.parametrize("other", ["sdpa"])
 def test_eager_and_sdpa_agree_on_non_pad_positions(
-    repo, needs_weights, config_json, other
+    repo, needs_weights, text_config_json, other
 ):
-    ids, mask = _padded_batch(config_json["vocab_size"], config_json["pad_token_id"])
+    ids, mask = _padded_batch(
+        text_config_json["vocab_size"], text_config_json["pad_token_id"]
+    )
     logits = {}
     for impl in ("eager", other):
         m = AutoModelForCausalLM.from_pretrained(
@@ -110,9 +112,9 @@ def test_eager_and_sdpa_agree_on_non_pad_positions(
     assert torch.isfinite(logits["eager"][keep]).all()
 
 
-def test_kv_cache_decoding_equals_full_forward(model, config_json):
+def test_kv_cache_decoding_equals_full_forward(model, text_config_json):
     g = torch.Generator().manual_seed(1)
-    ids = torch.randint(3, config_json["vocab_size"], (2, 10), generator=g)
+    ids = torch.randint(3, text_config_json["vocab_size"], (2, 10), generator=g)
     with torch.no_grad():
         full = model(input_ids=ids, use_cache=False).logits
         prefix = 4
@@ -128,6 +130,6 @@ def test_kv_cache_decoding_equals_full_forward(model, config_json):
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=ATOL, rtol=0)
 
 
-def test_attention_scaling_is_inverse_sqrt_head_dim(model, config_json):
-    attn = model.model.layers[0].self_attn
-    assert math.isclose(attn.scaling, config_json["head_dim"] ** -0.5)
+def test_attention_scaling_is_inverse_sqrt_head_dim(model, text_config_json):
+    attn = model.get_decoder().layers[0].self_attn
+    assert math.isclose(attn.scaling, text_config_json["head_dim"] ** -0.5)

@@ -1,0 +1,759 @@
+"""AcmeVl: a vision-language model that vLLM and SGLang serve through their Transformers backend.
+
+How the engines use this file (read this before changing it):
+
+- They import `AcmeVlModel` through `auto_map["AutoModel"]` and build it with
+  `AutoModel.from_config(config)` on the meta device. `AcmeVlForConditionalGeneration` never runs inside an
+  engine: it adds its own LM head. All customisation therefore lives in the base model.
+- vLLM encodes images itself: it calls `get_image_features(pixel_values)`, splits `pooler_output` into one entry per
+  image and writes them into `inputs_embeds` at the placeholder tokens, then calls the base model with
+  `inputs_embeds`. SGLang instead passes `pixel_values` to the base model's `forward`, which merges them itself.
+- The decoder is called with every request of a batch packed into one row, `position_ids` given, and `**kwargs`
+  carrying the engine's attention metadata down to `AcmeVlAttention`, whose `forward` vLLM reads
+  with `ast` (exactly one call through `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, `scaling=self.scaling`).
+- vLLM routes to its paged attention only the modules whose `self.config` is the text config; the vision tower's
+  attention keeps the transformers implementation (sdpa or eager).
+"""
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+from torch import nn
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.generation import GenerationMixin
+from transformers.masking_utils import create_causal_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPast,
+    BaseModelOutputWithPooling,
+    CausalLMOutputWithPast,
+)
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple
+
+from .configuration_acme_vl import (
+    AcmeVlConfig,
+    AcmeVlTextConfig,
+    AcmeVlVisionConfig,
+)
+
+
+class AcmeVlRMSNorm(nn.Module):
+    # vLLM fuses this forward into its RMSNorm kernel when it matches `x * torch.rsqrt(x.pow(2).mean(-1) + eps)`
+    # times `weight`; SGLang swaps every class whose name ends in "RMSNorm". Keep the name and the shape of the math.
+    def __init__(self, hidden_size: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        input_dtype = hidden_states.dtype
+        hidden_states = hidden_states.to(torch.float32)
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
+        return self.weight * hidden_states.to(input_dtype)
+
+    def extra_repr(self) -> str:
+        return f"{tuple(self.weight.shape)}, eps={self.variance_epsilon}"
+
+
+class AcmeVlRotaryEmbedding(nn.Module):
+    def __init__(self, config: AcmeVlTextConfig):
+        super().__init__()
+        self.config = config
+        # Non-persistent: not in the checkpoint. Models are built on the meta device, so `_init_weights` must
+        # recompute it after loading, or it holds uninitialised memory.
+        self.inv_freq = nn.Buffer(self.compute_inv_freq(config), persistent=False)
+
+    @staticmethod
+    def compute_inv_freq(config: AcmeVlTextConfig) -> torch.Tensor:
+        base = config.rope_parameters["rope_theta"]
+        dim = config.head_dim
+        return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+
+    @torch.no_grad()
+    def forward(
+        self, x: torch.Tensor, position_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # (B, T) positions -> (B, T, head_dim) cos/sin. Positions restart at 0 for each request the engines pack.
+        freqs = position_ids[..., None].float() * self.inv_freq.to(
+            device=x.device, dtype=torch.float
+        )
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(dtype=x.dtype), emb.sin().to(dtype=x.dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """Rotates half the hidden dims of the input."""
+    x1 = x[..., : x.shape[-1] // 2]
+    x2 = x[..., x.shape[-1] // 2 :]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary_pos_emb(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    unsqueeze_dim: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Applies rotary position embeddings to (B, heads, T, head_dim) query and key tensors."""
+    cos = cos.unsqueeze(unsqueeze_dim)
+    sin = sin.unsqueeze(unsqueeze_dim)
+    q_embed = (q * cos) + (rotate_half(q) * sin)
+    k_embed = (k * cos) + (rotate_half(k) * sin)
+    return q_embed, k_embed
+
+
+class AcmeVlMLP(nn.Module):
+    def __init__(self, config: AcmeVlTextConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(
+            config.hidden_size, config.intermediate_size, bias=False
+        )
+        self.up_proj = nn.Linear(
+            config.hidden_size, config.intermediate_size, bias=False
+        )
+        self.down_proj = nn.Linear(
+            config.intermediate_size, config.hidden_size, bias=False
+        )
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # vLLM fuses gate/up into one MergedColumnParallelLinear when the forward has exactly this shape.
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """(B, kv_heads, T, head_dim) -> (B, kv_heads * n_rep, T, head_dim), as torch.repeat_interleave on dim 1."""
+    batch, num_key_value_heads, slen, head_dim = hidden_states.shape
+    if n_rep == 1:
+        return hidden_states
+    hidden_states = hidden_states[:, :, None, :, :].expand(
+        batch, num_key_value_heads, n_rep, slen, head_dim
+    )
+    return hidden_states.reshape(batch, num_key_value_heads * n_rep, slen, head_dim)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Unpack[TransformersKwargs],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    key_states = repeat_kv(key, module.num_key_value_groups)
+    value_states = repeat_kv(value, module.num_key_value_groups)
+
+    attn_weights = torch.matmul(query, key_states.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(
+        query.dtype
+    )
+    attn_weights = nn.functional.dropout(
+        attn_weights, p=dropout, training=module.training
+    )
+    attn_output = torch.matmul(attn_weights, value_states)
+    attn_output = attn_output.transpose(1, 2).contiguous()  # (B, T, heads, head_dim)
+    return attn_output, attn_weights
+
+
+class AcmeVlAttention(nn.Module):
+    """Grouped-query attention. The engines replace only the attention function, never this module."""
+
+    def __init__(self, config: AcmeVlTextConfig, layer_idx: int):
+        super().__init__()
+        self.config = (
+            config  # the engines read the (text) config from the attention module
+        )
+        self.layer_idx = layer_idx  # one module per index 0..num_hidden_layers-1: the engines key their KV cache on it
+        self.head_dim = config.head_dim
+        self.num_key_value_groups = (
+            config.num_attention_heads // config.num_key_value_heads
+        )
+        self.scaling = (
+            self.head_dim**-0.5
+        )  # an attribute: vLLM resolves `scaling=self.scaling` from the source
+        self.attention_dropout = config.attention_dropout
+        self.is_causal = (
+            True  # False anywhere would make vLLM treat the model as an encoder
+        )
+
+        # Three separate Linear layers called once each on the same input: vLLM fuses them into one QKV projection.
+        self.q_proj = nn.Linear(
+            config.hidden_size, config.num_attention_heads * self.head_dim, bias=False
+        )
+        self.k_proj = nn.Linear(
+            config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False
+        )
+        self.v_proj = nn.Linear(
+            config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False
+        )
+        self.o_proj = nn.Linear(
+            config.num_attention_heads * self.head_dim, config.hidden_size, bias=False
+        )
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+
+        query_states = (
+            self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        )  # (B, heads, T, head_dim)
+        key_states = (
+            self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        )  # (B, kv_heads, T, head_dim)
+        value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        cos, sin = position_embeddings
+        query_states, key_states = apply_rotary_pos_emb(
+            query_states, key_states, cos, sin
+        )
+
+        if past_key_values is not None:
+            key_states, value_states = past_key_values.update(
+                key_states, value_states, self.layer_idx
+            )
+
+        # The one dispatch through the attention interface. vLLM and SGLang register their paged attention here;
+        # transformers switches eager/sdpa/flash/flex here (`set_attn_implementation` looks for `get_interface(`).
+        # vLLM parses this source: keep exactly one call through this variable.
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask,
+            dropout=0.0 if not self.training else self.attention_dropout,
+            scaling=self.scaling,
+            **kwargs,  # the engines' attention metadata rides in here
+        )
+
+        # `-1`, not heads * head_dim: under tensor parallelism each rank holds only its share of the heads.
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        attn_output = self.o_proj(attn_output)
+        return attn_output, attn_weights
+
+
+class AcmeVlDecoderLayer(GradientCheckpointingLayer):
+    def __init__(self, config: AcmeVlTextConfig, layer_idx: int):
+        super().__init__()
+        self.self_attn = AcmeVlAttention(config=config, layer_idx=layer_idx)
+        self.mlp = AcmeVlMLP(config)
+        self.input_layernorm = AcmeVlRMSNorm(
+            config.hidden_size, eps=config.rms_norm_eps
+        )
+        self.post_attention_layernorm = AcmeVlRMSNorm(
+            config.hidden_size, eps=config.rms_norm_eps
+        )
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        residual = hidden_states
+        hidden_states = self.input_layernorm(hidden_states)
+        hidden_states, _ = self.self_attn(
+            hidden_states=hidden_states,
+            position_embeddings=position_embeddings,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            **kwargs,  # carried on to the attention call
+        )
+        hidden_states = residual + hidden_states
+
+        residual = hidden_states
+        hidden_states = self.post_attention_layernorm(hidden_states)
+        hidden_states = self.mlp(hidden_states)
+        return residual + hidden_states
+
+
+class AcmeVlVisionEmbeddings(nn.Module):
+    """Non-overlapping patches -> one embedding per patch, plus a learned position embedding."""
+
+    def __init__(self, config: AcmeVlVisionConfig):
+        super().__init__()
+        self.patch_embedding = nn.Conv2d(
+            config.num_channels,
+            config.hidden_size,
+            kernel_size=config.patch_size,
+            stride=config.patch_size,
+        )
+        self.position_embedding = nn.Embedding(config.num_patches, config.hidden_size)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        # (N, C, H, W) -> (N, hidden, H/p, W/p) -> (N, patches, hidden)
+        patches = self.patch_embedding(
+            pixel_values.to(self.patch_embedding.weight.dtype)
+        )
+        embeddings = patches.flatten(2).transpose(1, 2)
+        return embeddings + self.position_embedding.weight.unsqueeze(0)
+
+
+class AcmeVlVisionAttention(nn.Module):
+    """Bidirectional multi-head attention over the patches of one image."""
+
+    def __init__(self, config: AcmeVlVisionConfig):
+        super().__init__()
+        # The vision config, never the text config: vLLM only hands modules holding the text config to its paged
+        # attention, so this one keeps transformers' sdpa/eager attention inside the engines too.
+        self.config = config
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.num_key_value_groups = 1  # read by eager_attention_forward
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        self.is_causal = False  # every patch sees every other patch of its image
+
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+
+        query_states = (
+            self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        )  # (N, heads, patches, head_dim)
+        key_states = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        # Dispatched through the interface like the decoder's, so `attn_implementation` switches it too.
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask,
+            dropout=0.0 if not self.training else self.attention_dropout,
+            scaling=self.scaling,
+            **kwargs,
+        )
+
+        # `-1`: under tensor parallelism each rank holds only its share of the heads.
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        return self.out_proj(attn_output), attn_weights
+
+
+class AcmeVlVisionMLP(nn.Module):
+    def __init__(self, config: AcmeVlVisionConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act_fn(self.fc1(hidden_states)))
+
+
+class AcmeVlVisionEncoderLayer(GradientCheckpointingLayer):
+    def __init__(self, config: AcmeVlVisionConfig):
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = AcmeVlVisionAttention(config)
+        self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = AcmeVlVisionMLP(config)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        residual = hidden_states
+        hidden_states, _ = self.self_attn(
+            self.layer_norm1(hidden_states), attention_mask=attention_mask, **kwargs
+        )
+        hidden_states = residual + hidden_states
+        return hidden_states + self.mlp(self.layer_norm2(hidden_states))
+
+
+class AcmeVlMultiModalProjector(nn.Module):
+    """Vision hidden size -> text hidden size: each patch becomes one token embedding of the decoder."""
+
+    def __init__(self, config: AcmeVlConfig):
+        super().__init__()
+        self.linear_1 = nn.Linear(
+            config.vision_config.hidden_size, config.text_config.hidden_size
+        )
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(
+            config.text_config.hidden_size, config.text_config.hidden_size
+        )
+
+    def forward(self, image_features: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(image_features)))
+
+
+class AcmeVlPreTrainedModel(PreTrainedModel):
+    config_class = AcmeVlConfig
+    config: AcmeVlConfig
+    base_model_prefix = "model"  # checkpoint keys are `model.*` (+ `lm_head.weight`): the engines load by these names
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules: ClassVar[list[str]] = [
+        "AcmeVlDecoderLayer",
+        "AcmeVlVisionEncoderLayer",
+    ]
+    _skip_keys_device_placement: ClassVar[list[str]] = ["past_key_values"]
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    # The gate both engines check before running this model with their own attention.
+    _supports_attention_backend = True
+    _can_compile_fullgraph = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, AcmeVlRotaryEmbedding):
+            # Restore the non-persistent buffer after meta-device construction (from_pretrained, the engines).
+            init.copy_(module.inv_freq, module.compute_inv_freq(module.config))
+
+
+class AcmeVlTextModel(AcmeVlPreTrainedModel):
+    """The text decoder (`language_model`). Its attention modules hold the text config, which is how vLLM picks
+    them for its paged attention."""
+
+    config_class = AcmeVlTextConfig
+    config: AcmeVlTextConfig
+
+    def __init__(self, config: AcmeVlTextConfig):
+        super().__init__(config)
+        self.padding_idx = config.pad_token_id
+        self.vocab_size = config.vocab_size
+
+        self.embed_tokens = nn.Embedding(
+            config.vocab_size, config.hidden_size, self.padding_idx
+        )
+        # Exactly one ModuleList of layers: pipeline parallelism splits it (`base_model_pp_plan["layers"]`).
+        self.layers = nn.ModuleList(
+            [
+                AcmeVlDecoderLayer(config, layer_idx)
+                for layer_idx in range(config.num_hidden_layers)
+            ]
+        )
+        self.norm = AcmeVlRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = AcmeVlRotaryEmbedding(config=config)
+        self.gradient_checkpointing = False
+
+        self.post_init()
+
+    @can_return_tuple  # the engines pass `return_dict=False` and take element 0
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPast:
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError(
+                "You must specify exactly one of input_ids or inputs_embeds"
+            )
+
+        # vLLM may pass `inputs_embeds` instead of `input_ids` (e.g. multimodal or prompt embeddings).
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+
+        if position_ids is None:
+            # Only when the caller gives none (plain transformers use). The engines always pass `position_ids`,
+            # restarting at 0 for each packed request: never rebuild them when given.
+            past_seen_tokens = (
+                past_key_values.get_seq_length() if past_key_values is not None else 0
+            )
+            position_ids = (
+                torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)
+                + past_seen_tokens
+            )
+            position_ids = position_ids.unsqueeze(0)
+
+        # The mask is built for the active attention implementation; an engine-registered one receives None
+        # and masks by its own metadata.
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
+        )
+
+        hidden_states = inputs_embeds
+        position_embeddings = self.rotary_emb(hidden_states, position_ids=position_ids)
+
+        for decoder_layer in self.layers[: self.config.num_hidden_layers]:
+            hidden_states = decoder_layer(
+                hidden_states,
+                position_embeddings=position_embeddings,
+                attention_mask=causal_mask,
+                past_key_values=past_key_values,
+                **kwargs,
+            )
+
+        hidden_states = self.norm(hidden_states)
+        return BaseModelOutputWithPast(
+            last_hidden_state=hidden_states, past_key_values=past_key_values
+        )
+
+
+class AcmeVlVisionModel(AcmeVlPreTrainedModel):
+    """The vision tower: (N, C, H, W) pixels -> (N, patches, vision hidden) features."""
+
+    config_class = AcmeVlVisionConfig
+    config: AcmeVlVisionConfig
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: AcmeVlVisionConfig):
+        super().__init__(config)
+        self.embeddings = AcmeVlVisionEmbeddings(config)
+        self.layers = nn.ModuleList(
+            [AcmeVlVisionEncoderLayer(config) for _ in range(config.num_hidden_layers)]
+        )
+        self.post_layernorm = nn.LayerNorm(
+            config.hidden_size, eps=config.layer_norm_eps
+        )
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> BaseModelOutputWithPooling:
+        hidden_states = self.embeddings(pixel_values)
+        for layer in self.layers:
+            hidden_states = layer(
+                hidden_states, attention_mask=None, **kwargs
+            )  # one image per row: nothing to mask
+        return BaseModelOutputWithPooling(
+            last_hidden_state=self.post_layernorm(hidden_states)
+        )
+
+
+class AcmeVlModel(AcmeVlPreTrainedModel):
+    """The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`).
+
+    The attribute names are part of the contract: transformers' `get_decoder()` and vLLM find the decoder as
+    `language_model` (vLLM applies LoRA and the pipeline split there), `get_encoder(modality="image")` finds
+    `vision_tower`.
+    """
+
+    def __init__(self, config: AcmeVlConfig):
+        super().__init__(config)
+        self.vision_tower = AcmeVlVisionModel(config.vision_config)
+        self.multi_modal_projector = AcmeVlMultiModalProjector(config)
+        self.language_model = AcmeVlTextModel(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        # The text embeddings: vLLM embeds the text tokens with them before writing the image features in.
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    @can_return_tuple
+    def get_image_features(
+        self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> BaseModelOutputWithPooling:
+        """Encode and project images. `pooler_output` holds one (patches, text hidden) tensor per image: vLLM
+        takes those rows as the embeddings of that image's placeholder tokens."""
+        image_outputs = self.vision_tower(pixel_values, **kwargs)
+        image_features = self.multi_modal_projector(
+            image_outputs.last_hidden_state
+        )  # (N, patches, text hidden)
+        image_outputs.pooler_output = list(image_features)
+        return image_outputs
+
+    def get_placeholder_mask(
+        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T) True where an image token sits: by id, or by its embedding when only `inputs_embeds` is given."""
+        if input_ids is not None:
+            return input_ids == self.config.image_token_id
+        image_token_embedding = self.get_input_embeddings()(
+            torch.tensor(
+                self.config.image_token_id,
+                dtype=torch.long,
+                device=inputs_embeds.device,
+            )
+        )
+        return (inputs_embeds == image_token_embedding).all(-1)
+
+    @can_return_tuple  # the engines pass `return_dict=False` and take element 0
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPast:
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError(
+                "You must specify exactly one of input_ids or inputs_embeds"
+            )
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        if pixel_values is not None:
+            # SGLang's path (and transformers'): merge the image features here. The engine's attention metadata in
+            # `kwargs` belongs to the decoder, so the vision tower does not get it.
+            image_features = torch.cat(
+                self.get_image_features(pixel_values).pooler_output
+            )
+            image_features = image_features.to(
+                inputs_embeds.device, inputs_embeds.dtype
+            )
+            image_mask = self.get_placeholder_mask(input_ids, inputs_embeds)
+            if int(image_mask.sum()) != image_features.shape[0]:
+                raise ValueError(
+                    f"Image features and image tokens do not match: {int(image_mask.sum())} image tokens in the text,"
+                    f" {image_features.shape[0]} image feature rows"
+                )
+            inputs_embeds = inputs_embeds.masked_scatter(
+                image_mask.unsqueeze(-1), image_features
+            )
+
+        return self.language_model(
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,  # carried on to the attention call
+        )
+
+
+class AcmeVlForConditionalGeneration(AcmeVlPreTrainedModel, GenerationMixin):
+    """Base model + LM head, for transformers users. The engines use their own head and never run this class,
+    so it must hold nothing but `model` and `lm_head`."""
+
+    # v5 form: `lm_head.weight` is tied to the text embeddings when `config.tie_word_embeddings` is True.
+    _tied_weights_keys: ClassVar[dict[str, str]] = {
+        "lm_head.weight": "model.language_model.embed_tokens.weight"
+    }
+    _tp_plan: ClassVar[dict[str, str]] = {"lm_head": "colwise_gather_output"}
+    _pp_plan: ClassVar[dict[str, tuple[list[str], list[str]]]] = {
+        "lm_head": (["hidden_states"], ["logits"])
+    }
+
+    def __init__(self, config: AcmeVlConfig):
+        super().__init__(config)
+        self.model = AcmeVlModel(config)
+        self.lm_head = nn.Linear(
+            config.text_config.hidden_size, config.text_config.vocab_size, bias=False
+        )
+        self.post_init()
+
+    def get_image_features(
+        self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> BaseModelOutputWithPooling:
+        return self.model.get_image_features(pixel_values, **kwargs)
+
+    def prepare_inputs_for_generation(
+        self, *args, pixel_values=None, is_first_iteration=False, **kwargs
+    ):
+        model_inputs = super().prepare_inputs_for_generation(
+            *args, is_first_iteration=is_first_iteration, **kwargs
+        )
+        # Pixels only on the first step: later steps read the image from the KV cache.
+        if is_first_iteration or not kwargs.get("use_cache", True):
+            model_inputs["pixel_values"] = pixel_values
+        return model_inputs
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> CausalLMOutputWithPast:
+        outputs: BaseModelOutputWithPast = self.model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+        hidden_states = outputs.last_hidden_state
+        # Only compute logits for the positions asked for (0 means all): `generate()` asks for the last one.
+        slice_indices = (
+            slice(-logits_to_keep, None)
+            if isinstance(logits_to_keep, int)
+            else logits_to_keep
+        )
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits,
+                labels=labels,
+                vocab_size=self.config.text_config.vocab_size,
+                **kwargs,
+            )
+
+        return CausalLMOutputWithPast(
+            loss=loss, logits=logits, past_key_values=outputs.past_key_values
+        )
+
+
+__all__ = [
+    "AcmeVlForConditionalGeneration",
+    "AcmeVlModel",
+    "AcmeVlPreTrainedModel",
+    "AcmeVlTextModel",
+    "AcmeVlVisionModel",
+]

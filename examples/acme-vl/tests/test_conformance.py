@@ -1,0 +1,31 @@
+"""Backend conformance: the checks `tf-scaffold check --trust-remote-code` runs, on this repo.
+
+`conformance.py` is a verbatim copy of tf-scaffold's checks: static ones read the files, dynamic ones run the model
+on CPU the way vLLM and SGLang call it (meta-device build, attention probe, packed sequences, tensor-parallel run
+over gloo, pipeline split).
+"""
+
+import pytest
+from conformance import DYNAMIC_IDS, ERROR, RULES, dynamic_checks, static_checks
+
+
+def test_static_conformance(repo):
+    errors = [f for f in static_checks(repo) if f.severity == ERROR]
+    assert not errors, "\n".join(map(str, errors))
+
+
+@pytest.fixture(scope="module")
+def dynamic(repo):
+    findings, ran = dynamic_checks(repo)
+    return findings, ran
+
+
+@pytest.mark.parametrize("check_id", DYNAMIC_IDS)
+def test_dynamic_conformance(dynamic, check_id):
+    findings, ran = dynamic
+    if check_id not in ran:
+        pytest.skip(
+            f"{check_id} did not run: an earlier check failed or it does not apply"
+        )
+    errors = [f for f in findings if f.id == check_id]
+    assert not errors, f"{RULES[check_id][0]}:\n" + "\n".join(map(str, errors))
