@@ -65,7 +65,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "image_size": spec.image_size or 0,
         "patch_size": spec.patch_size or 0,
         "vision_hidden_size": spec.vision_hidden_size or 0,
-        "vision_intermediate_size": 4 * (spec.vision_hidden_size or 0),
+        "vision_intermediate_size": spec.vision_intermediate_size,
         "vision_num_layers": spec.vision_num_layers or 0,
         "vision_num_heads": spec.vision_num_heads or 0,
         "num_image_tokens": spec.num_image_tokens,

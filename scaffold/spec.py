@@ -359,6 +359,12 @@ class Spec(BaseModel):
 
     @computed_field
     @property
+    def vision_intermediate_size(self) -> int:
+        """Width of the vision MLP: 4x the tower's width, as in ViT (0 for a text-only repo)."""
+        return 4 * self.vision_hidden_size if self.multimodal else 0
+
+    @computed_field
+    @property
     def vision_tp_plan(self) -> dict[str, str]:
         """Tensor-parallel plan of the vision tower, keys relative to the vision model."""
         if not self.multimodal:
@@ -405,8 +411,7 @@ class Spec(BaseModel):
         text = embed * (1 if self.tie_word_embeddings else 2) + self.num_layers * per_layer + h
         if not self.multimodal:
             return text
-        vh, patches = self.vision_hidden_size, (self.image_size // self.patch_size) ** 2
-        vi = 4 * vh
+        vh, vi, patches = self.vision_hidden_size, self.vision_intermediate_size, self.num_image_tokens
         vision_layer = 4 * (vh * vh + vh) + 2 * vh * vi + vi + vh + 4 * vh
         vision = 3 * self.patch_size**2 * vh + vh + patches * vh + self.vision_num_layers * vision_layer + 2 * vh
         projector = vh * h + h + h * h + h

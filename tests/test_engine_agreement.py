@@ -9,7 +9,6 @@ engine or feature fails instead (SGLang, tensor or pipeline parallelism, transfo
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -41,23 +40,9 @@ pytestmark = [
 
 def serve(harness, repo: Path, workdir: Path) -> dict:
     env = harness.engine_env(repo, harness.detect_platform(), workdir)
-    proc = subprocess.run(
-        [
-            vllm_python(),
-            str(repo / "tests" / "engine_runner.py"),
-            "vllm",
-            str(repo),
-            json.dumps(PROMPTS),
-            str(MAX_TOKENS),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode or not lines:
+    args = ["vllm", str(repo), json.dumps(PROMPTS), str(MAX_TOKENS)]
+    proc, result = harness.run_engine_runner(repo, args, env, python=vllm_python())
+    if result is None:
         lines = (proc.stderr + "\n" + proc.stdout).splitlines()  # engine workers log to either stream
         # the root cause, not vLLM's closing "Engine core initialization failed" line
         causes = [
@@ -67,7 +52,7 @@ def serve(harness, repo: Path, workdir: Path) -> dict:
             "verdict": "rejected",
             "detail": re.sub(r"^.*?(\w+(Error|Exception):)", r"\1", (causes or lines or ["?"])[-1])[:220],
         }
-    return json.loads(lines[-1][len("RESULT ") :])
+    return result
 
 
 def verdict(harness, result: dict, ref) -> tuple[str, str]:
@@ -76,8 +61,7 @@ def verdict(harness, result: dict, ref) -> tuple[str, str]:
     if result["transformers_backend"] is not True:
         return "native", f"vLLM ran {result['architectures']} natively, not the repo's code"
     for expected, seq in zip(ref, result["sequences"], strict=True):
-        steps = [{int(k): v for k, v in step.items()} for step in seq["top_logprobs"]]
-        problem = harness.compare_exact(expected, harness.Sequence(tokens=seq["tokens"], top_logprobs=steps))
+        problem = harness.compare_exact(expected, harness.engine_sequence(seq))
         if problem:
             return "wrong", problem
     return "ok", "same greedy tokens and logprobs as transformers"

@@ -1190,6 +1190,12 @@ def _check_plans(
     _check_pp_plan(repo, findings, towers[0][0], decoder, layer_cls)
 
 
+def _saved_section(repo: Repo, section: str) -> dict:
+    """A nested part of config.json (`text_config`, `vision_config`), or the whole of a text-only one."""
+    value = repo.config.get(section)
+    return value if isinstance(value, dict) else repo.config
+
+
 def _check_tp_plan(
     repo: Repo,
     findings: list[Finding],
@@ -1200,12 +1206,9 @@ def _check_tp_plan(
     tp_node, tp_src = (
         _class_attr(repo, cfg_cls, "base_model_tp_plan") if cfg_cls else (None, None)
     )
-    saved = (
-        repo.config.get(section)
-        if isinstance(repo.config.get(section), dict)
-        else repo.config
+    tp_plan = _saved_section(repo, section).get("base_model_tp_plan") or _literal(
+        tp_node
     )
-    tp_plan = saved.get("base_model_tp_plan") or _literal(tp_node)
     rel = repo.rel(tp_src.path) if tp_src else "config.json"
     line = getattr(tp_node, "lineno", 0)
     if isinstance(tp_plan, dict) and base:
@@ -1236,12 +1239,9 @@ def _check_pp_plan(
     pp_node, pp_src = (
         _class_attr(repo, cfg_cls, "base_model_pp_plan") if cfg_cls else (None, None)
     )
-    saved = (
-        repo.config.get("text_config")
-        if isinstance(repo.config.get("text_config"), dict)
-        else repo.config
+    pp_plan = _saved_section(repo, "text_config").get("base_model_pp_plan") or _literal(
+        pp_node
     )
-    pp_plan = saved.get("base_model_pp_plan") or _literal(pp_node)
     rel = repo.rel(pp_src.path) if pp_src else "config.json"
     line = getattr(pp_node, "lineno", 0)
     if pp_plan is not None:
@@ -1361,11 +1361,14 @@ def _check_head(repo: Repo, findings: list[Finding], base: str | None) -> None:
         )
 
 
-def _defines(repo: Repo, class_name: str | None, method: str) -> bool:
-    return any(
-        _method(cls, method) is not None
-        for _, cls in _class_chain(repo, class_name or "")
-    )
+def _chain_method(
+    repo: Repo, class_name: str | None, method: str
+) -> ast.FunctionDef | None:
+    """The `method` a class runs: its own, or the nearest one up its chain of repo classes."""
+    for _, cls in _class_chain(repo, class_name or ""):
+        if (found := _method(cls, method)) is not None:
+            return found
+    return None
 
 
 def _processor_class(repo: Repo) -> str | None:
@@ -1440,7 +1443,7 @@ def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> 
             ("_get_num_multimodal_tokens", "TFS050"),
             ("replace_image_token", "TFS051"),
         ):
-            if not _defines(repo, processor, method):
+            if _chain_method(repo, processor, method) is None:
                 findings.append(
                     Finding(
                         check_id,
@@ -1472,7 +1475,7 @@ def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> 
     if cls is None:
         return
     rel = repo.rel(src.path)
-    if not _defines(repo, base, "get_image_features"):
+    if _chain_method(repo, base, "get_image_features") is None:
         findings.append(
             Finding(
                 "TFS053", ERROR, rel, cls.lineno, f"{base} has no get_image_features"
@@ -1484,14 +1487,7 @@ def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> 
                 "TFS055", WARNING, rel, cls.lineno, f"{base} has no self.language_model"
             )
         )
-    forward = next(
-        (
-            _method(c, "forward")
-            for _, c in _class_chain(repo, base)
-            if _method(c, "forward")
-        ),
-        None,
-    )
+    forward = _chain_method(repo, base, "forward")
     if forward is not None and "pixel_values" not in {a.arg for a in forward.args.args}:
         findings.append(
             Finding(
@@ -2035,13 +2031,14 @@ def _runs(mask) -> list[int]:
     return runs + ([current] if current else [])
 
 
-def _feature_rows(features) -> list[int]:
-    """Rows per image of get_image_features' pooler_output (a list/tuple per image, or one stacked tensor)."""
+def _feature_matrix(features):
+    """get_image_features' pooler_output (one tensor per image, or one stacked tensor) as (rows, hidden), the way
+    vLLM flattens it before writing the rows into the placeholders."""
+    import torch
+
     if isinstance(features, (list, tuple)):
-        return [int(f.reshape(-1, f.shape[-1]).shape[0]) for f in features]
-    if features.dim() == 3:
-        return [int(features.shape[1])] * int(features.shape[0])
-    return [int(features.shape[0])]
+        return torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
+    return features.reshape(-1, features.shape[-1])
 
 
 def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> None:
@@ -2074,9 +2071,8 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
     rng = np.random.default_rng(0)
 
     def image(height: int, width: int):
-        if (
-            height * width > 2048 * 2048
-        ):  # plain colour: as large, without 300 MB of random numbers
+        # plain colour: as large, without 300 MB of random numbers
+        if height * width > 2048 * 2048:
             return Image.new("RGB", (width, height), (200, 120, 40))
         return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
@@ -2128,7 +2124,7 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
             features = base.get_image_features(
                 inputs["pixel_values"], return_dict=True
             ).pooler_output
-        feature_rows = sum(_feature_rows(features))
+        feature_rows = int(_feature_matrix(features).shape[0])
         if feature_rows != placeholders:
             fail(
                 "TFS123",
@@ -2173,9 +2169,7 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
             features = base.get_image_features(
                 inputs["pixel_values"], return_dict=True
             ).pooler_output
-            if not isinstance(features, (list, tuple)):
-                features = [features]
-            features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])
+            features = _feature_matrix(features)
             embeds = base.get_input_embeddings()(ids).clone()
             mask = ids == token_id
             if int(mask.sum()) != features.shape[0]:

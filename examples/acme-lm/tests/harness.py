@@ -94,6 +94,19 @@ def sglang_skip_reason(platform: Platform) -> str | None:
     return None
 
 
+def engine_skip_reason(
+    engine: str, platform: Platform, head_dim: int, gpus_needed: int = 0
+) -> str | None:
+    """Why `engine` ("vllm" or "sglang") cannot run here with `gpus_needed` GPUs, or None."""
+    if engine == "vllm":
+        reason = vllm_skip_reason(head_dim, platform)
+    else:
+        reason = sglang_skip_reason(platform)
+    if reason is None and gpus_needed and platform.gpus < gpus_needed:
+        reason = f"tensor parallel {gpus_needed} needs {gpus_needed} GPUs; {platform.gpus} visible"
+    return reason
+
+
 def sglang_impl_keyword(server_args_cls=None) -> str:
     """`model_impl` in current SGLang releases, `impl` in early ones: read it off ServerArgs."""
     if server_args_cls is None:
@@ -267,6 +280,45 @@ def compare(reference: Sequence, engine: Sequence, exact: bool) -> str | None:
 
 
 # ---- servers --------------------------------------------------------------------------------------------------------
+
+
+def run_engine_runner(
+    repo: Path,
+    args: list[str],
+    env: dict,
+    python: str | None = None,
+    timeout: int = 900,
+) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """Run the repo's `tests/engine_runner.py` in a process of its own (the engines need a main guard).
+
+    Returns the finished process and the `RESULT {json}` it printed, or None when it failed.
+    """
+    proc = subprocess.run(
+        [
+            python or sys.executable,
+            str(Path(repo) / "tests" / "engine_runner.py"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        return proc, None
+    return proc, json.loads(lines[-1][len("RESULT ") :])
+
+
+def engine_sequence(seq: dict) -> Sequence:
+    """A sequence of the runner's JSON result (token ids as string keys) as a `Sequence`."""
+    return Sequence(
+        tokens=seq["tokens"],
+        top_logprobs=[
+            {int(k): v for k, v in step.items()} for step in seq["top_logprobs"]
+        ],
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -5,8 +5,6 @@ reason elsewhere. Select them with `pytest -m engine`.
 """
 
 import json
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -16,19 +14,19 @@ from harness import (
     compare,
     detect_platform,
     engine_env,
+    engine_sequence,
+    engine_skip_reason,
     free_port,
+    run_engine_runner,
     running_server,
     sglang_sequence,
     sglang_server_cmd,
-    sglang_skip_reason,
     transformers_greedy,
     vllm_server_cmd,
-    vllm_skip_reason,
 )
 
 pytestmark = pytest.mark.engine
 
-RUNNER = Path(__file__).resolve().parent / "engine_runner.py"
 PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
 MAX_TOKENS = 8
 MESSAGES = [{"role": "user", "content": "Hello! How are you today?"}]
@@ -58,38 +56,17 @@ def chat_reference(repo, platform) -> Sequence:
 
 
 def run_offline(engine: str, repo: Path, platform, tmp_path: Path, tp: int = 1) -> dict:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(RUNNER),
-            engine,
-            str(repo),
-            json.dumps(PROMPTS),
-            str(MAX_TOKENS),
-            str(tp),
-        ],
-        capture_output=True,
-        text=True,
-        env=engine_env(repo, platform, tmp_path),
-        timeout=900,
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (
+    args = [engine, str(repo), json.dumps(PROMPTS), str(MAX_TOKENS), str(tp)]
+    proc, result = run_engine_runner(repo, args, engine_env(repo, platform, tmp_path))
+    assert result is not None, (
         f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
     )
-    return json.loads(lines[-1][len("RESULT ") :])
+    return result
 
 
 def assert_matches(reference, result_sequences, exact):
     for ref, got in zip(reference, result_sequences, strict=True):
-        engine = Sequence(
-            tokens=got["tokens"],
-            top_logprobs=[
-                {int(k): v for k, v in s.items()} for s in got["top_logprobs"]
-            ],
-        )
-        problem = compare(ref, engine, exact)
+        problem = compare(ref, engine_sequence(got), exact)
         assert problem is None, problem
 
 
@@ -103,26 +80,12 @@ def http_json(url: str, payload: dict) -> dict:
         return json.loads(resp.read())
 
 
-def vllm_or_skip(config_json, platform, gpus_needed=0):
-    reason = vllm_skip_reason(
-        config_json.get("text_config", config_json)["head_dim"], platform
+def skip_unless(engine, text_config_json, platform, gpus_needed=0):
+    reason = engine_skip_reason(
+        engine, platform, text_config_json["head_dim"], gpus_needed
     )
     if reason:
         pytest.skip(reason)
-    if gpus_needed and platform.gpus < gpus_needed:
-        pytest.skip(
-            f"tensor parallel {gpus_needed} needs {gpus_needed} GPUs; {platform.gpus} visible"
-        )
-
-
-def sglang_or_skip(platform, gpus_needed=0):
-    reason = sglang_skip_reason(platform)
-    if reason:
-        pytest.skip(reason)
-    if gpus_needed and platform.gpus < gpus_needed:
-        pytest.skip(
-            f"tensor parallel {gpus_needed} needs {gpus_needed} GPUs; {platform.gpus} visible"
-        )
 
 
 # ---- vLLM -----------------------------------------------------------------------------------------------------------
@@ -130,9 +93,9 @@ def sglang_or_skip(platform, gpus_needed=0):
 
 @pytest.mark.parametrize("tp", [1, 2], ids=["tp1", "tp2"])
 def test_vllm_offline_greedy_matches_transformers(
-    repo, config_json, platform, reference, tmp_path, tp
+    repo, text_config_json, platform, reference, tmp_path, tp
 ):
-    vllm_or_skip(config_json, platform, gpus_needed=tp if tp > 1 else 0)
+    skip_unless("vllm", text_config_json, platform, gpus_needed=tp if tp > 1 else 0)
     result = run_offline("vllm", repo, platform, tmp_path, tp)
     print(
         f"vLLM {result['version']} on {result['device']} ({result['dtype']}), tp={tp}: {result['architectures']}"
@@ -143,8 +106,8 @@ def test_vllm_offline_greedy_matches_transformers(
     assert_matches(reference, result["sequences"], platform.exact)
 
 
-def test_vllm_openai_server(repo, config_json, platform, reference, tmp_path):
-    vllm_or_skip(config_json, platform)
+def test_vllm_openai_server(repo, text_config_json, platform, reference, tmp_path):
+    skip_unless("vllm", text_config_json, platform)
     pytest.importorskip(
         "openai", reason="the OpenAI client is not installed: pip install openai"
     )
@@ -216,9 +179,9 @@ def test_vllm_openai_server(repo, config_json, platform, reference, tmp_path):
 
 @pytest.mark.parametrize("tp", [1, 2], ids=["tp1", "tp2"])
 def test_sglang_offline_greedy_matches_transformers(
-    repo, platform, reference, tmp_path, tp
+    repo, text_config_json, platform, reference, tmp_path, tp
 ):
-    sglang_or_skip(platform, gpus_needed=tp if tp > 1 else 0)
+    skip_unless("sglang", text_config_json, platform, gpus_needed=tp if tp > 1 else 0)
     result = run_offline("sglang", repo, platform, tmp_path, tp)
     print(
         f"SGLang {result['version']} on {result['device']} ({result['dtype']}), tp={tp}"
@@ -226,8 +189,8 @@ def test_sglang_offline_greedy_matches_transformers(
     assert_matches(reference, result["sequences"], platform.exact)
 
 
-def test_sglang_server(repo, platform, reference, tmp_path):
-    sglang_or_skip(platform)
+def test_sglang_server(repo, text_config_json, platform, reference, tmp_path):
+    skip_unless("sglang", text_config_json, platform)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = sglang_server_cmd(repo, port, platform)

@@ -6,8 +6,6 @@ The token-count contract (`_get_num_multimodal_tokens`, `pixel_values` rows, `ge
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,14 +15,14 @@ from harness import (
     compare,
     detect_platform,
     engine_env,
+    engine_sequence,
+    engine_skip_reason,
     noise_image,
-    sglang_skip_reason,
+    run_engine_runner,
     transformers_image_greedy,
-    vllm_skip_reason,
 )
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-RUNNER = Path(__file__).resolve().parent / "engine_runner.py"
 IMAGE_TOKEN = "{{ cookiecutter.image_token }}"
 # (height, width, seed): different sizes and aspect ratios, one of them smaller than the model's input.
 IMAGES = [[240, 320, 0], [900, 17, 1], [40, 50, 2]]
@@ -104,24 +102,12 @@ def test_pixels_reach_the_model_on_the_first_step_only(processor, model):
 
 
 def run_image_prompt(engine: str, repo: Path, platform, prompt: str, tmp_path: Path) -> Sequence:
-    proc = subprocess.run(
-        [sys.executable, str(RUNNER), f"{engine}-image", str(repo), prompt, json.dumps(IMAGES), str(MAX_TOKENS)],
-        capture_output=True,
-        text=True,
-        env=engine_env(repo, platform, tmp_path),
-        timeout=900,
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-    result = json.loads(lines[-1][len("RESULT ") :])
+    args = [f"{engine}-image", str(repo), prompt, json.dumps(IMAGES), str(MAX_TOKENS)]
+    proc, result = run_engine_runner(repo, args, engine_env(repo, platform, tmp_path))
+    assert result is not None, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
     print(f"{engine} {result['version']} on {result['device']} ({result['dtype']}): {result.get('architectures')}")
     assert result["transformers_backend"] is True, f"{engine} did not use its Transformers backend"
-    seq = result["sequences"][0]
-    return Sequence(
-        tokens=seq["tokens"],
-        top_logprobs=[{int(k): v for k, v in step.items()} for step in seq["top_logprobs"]],
-    )
+    return engine_sequence(result["sequences"][0])
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +121,7 @@ def test_engine_serves_an_image_prompt_like_transformers(
     repo, needs_weights, text_config_json, processor, image_prompt, engine, tmp_path
 ):
     platform = detect_platform()
-    if engine == "vllm":
-        reason = vllm_skip_reason(text_config_json["head_dim"], platform)
-    else:
-        reason = sglang_skip_reason(platform)
+    reason = engine_skip_reason(engine, platform, text_config_json["head_dim"])
     if reason:
         pytest.skip(reason)
     reference = transformers_image_greedy(
