@@ -3,6 +3,7 @@ tested where no engine is installed. The module under test is the one generated 
 
 import dataclasses
 import importlib.util
+import json
 import os
 import socket
 import sys
@@ -106,6 +107,30 @@ def test_skip_reasons(harness, monkeypatch):
     assert harness.vllm_skip_reason(16, gpu) is None
     assert "needs a CUDA GPU" in harness.sglang_skip_reason(cpu)
     assert harness.sglang_skip_reason(gpu) is None
+    # the engine-level reason adds the GPU count a tensor-parallel run needs
+    assert harness.engine_skip_reason("vllm", cpu, 64) is None
+    assert "head_dim 16" in harness.engine_skip_reason("vllm", cpu, 16, gpus_needed=2)
+    assert harness.engine_skip_reason("vllm", cpu, 64, gpus_needed=2) == "tensor parallel 2 needs 2 GPUs; 0 visible"
+    assert "needs a CUDA GPU" in harness.engine_skip_reason("sglang", cpu, 64)
+    assert harness.engine_skip_reason("sglang", gpu, 64, gpus_needed=2) == "tensor parallel 2 needs 2 GPUs; 1 visible"
+
+
+def test_engine_runner_result_decoding(harness, tmp_path):
+    tests = tmp_path / "repo" / "tests"
+    tests.mkdir(parents=True)
+    runner = tests / "engine_runner.py"
+    result = {"sequences": [{"tokens": [7, 9], "top_logprobs": [{"7": -0.1}, {"9": -0.2, "3": -1.5}]}]}
+    runner.write_text(
+        f"import sys\nprint('log line')\nprint('RESULT ' + {json.dumps(json.dumps(result))}, flush=True)\n"
+    )
+    proc, got = harness.run_engine_runner(tmp_path / "repo", [], dict(os.environ))
+    assert proc.returncode == 0 and got == result
+    seq = harness.engine_sequence(got["sequences"][0])
+    assert seq.tokens == [7, 9] and seq.top_logprobs == [{7: -0.1}, {9: -0.2, 3: -1.5}]
+    # a runner that fails, even after printing a result, gives no result
+    runner.write_text("print('RESULT {}')\nraise SystemExit(3)\n")
+    proc, got = harness.run_engine_runner(tmp_path / "repo", [], dict(os.environ))
+    assert proc.returncode == 3 and got is None
 
 
 def test_package_version(harness):
