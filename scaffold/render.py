@@ -44,6 +44,21 @@ def human_count(n: int) -> str:
     return str(n)
 
 
+# The license header of the generated Python files: the license's name and where to read it, by Hub license id.
+LICENSES = {
+    "apache-2.0": ("Apache License, Version 2.0", "http://www.apache.org/licenses/LICENSE-2.0"),
+    "mit": ("MIT License", "https://opensource.org/license/mit"),
+    "bsd-3-clause": ("BSD 3-Clause License", "https://opensource.org/license/bsd-3-clause"),
+}
+
+
+def license_text(spec: Spec) -> tuple[str, str]:
+    """(name, URL) of the repo's license; a license without a well-known text points at the repo's LICENSE file."""
+    return LICENSES.get(
+        spec.license, (f"{spec.license} license", f"https://huggingface.co/{spec.resolved_hub_id}/blob/main/LICENSE")
+    )
+
+
 def context(spec: Spec) -> dict[str, Any]:
     """The cookiecutter context: every slot the templates fill, computed here and nowhere else."""
     mm = spec.multimodal_classes
@@ -102,6 +117,10 @@ def _text_context(spec: Spec) -> dict[str, Any]:
         "bos_token_id": BOS_TOKEN_ID,
         "eos_token_id": EOS_TOKEN_ID,
         "license": spec.license,
+        "license_name": license_text(spec)[0],
+        "license_url": license_text(spec)[1],
+        "hub_id": spec.resolved_hub_id,
+        "rope_parameters": repr(spec.rope_parameters),
         "seed": spec.seed,
         "weights_std": spec.weights_std,
         "tp_plan": dict(spec.tp_plan),
@@ -149,22 +168,33 @@ def render(spec: Spec, variant: str = "decoder") -> dict[str, str]:
 
 
 def format_python(files: dict[str, str]) -> dict[str, str]:
-    """Format every .py file with ruff (the generated code is read by people and reviewed by linters)."""
+    """Format every .py file with ruff, under the repo's own `ruff.toml` (transformers' settings): the generated code
+    is read by people and reviewed by linters, and `ruff format` inside the repo must change nothing."""
+    import tempfile
+
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     out = dict(files)
-    for rel, text in files.items():
-        if not rel.endswith(".py"):
-            continue
-        cmd = [ruff, "format", "--isolated", "--stdin-filename", rel, "-"]
-        try:
-            proc = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            raise ScaffoldError(
-                "ruff is not installed: `pip install ruff` (tf-scaffold formats generated code)"
-            ) from None
-        if proc.returncode != 0:
-            raise ScaffoldError(f"generated {rel} is not valid Python: {proc.stderr.strip().splitlines()[-1]}")
-        out[rel] = proc.stdout
+    with tempfile.TemporaryDirectory(prefix="tf-scaffold-ruff-") as tmp:
+        config = Path(tmp) / "ruff.toml"
+        config.write_text(files.get("ruff.toml", ""), encoding="utf-8")
+        for rel, text in files.items():
+            if not rel.endswith(".py"):
+                continue
+            # what transformers' `make style` does: sort the imports, then format
+            for step in (["check", "--fix-only", "--select", "I"], ["format"]):
+                cmd = [ruff, *step, "--config", str(config), "--stdin-filename", rel, "-"]
+                try:
+                    proc = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
+                except FileNotFoundError:
+                    raise ScaffoldError(
+                        "ruff is not installed: `pip install ruff` (tf-scaffold formats generated code)"
+                    ) from None
+                if proc.returncode != 0:
+                    raise ScaffoldError(
+                        f"generated {rel} is not valid Python: {proc.stderr.strip().splitlines()[-1]}"
+                    )
+                text = proc.stdout
+            out[rel] = text
     return out
 
 

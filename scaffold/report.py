@@ -11,7 +11,12 @@ def print_report(report: Report, dynamic: bool) -> None:
     from rich.console import Console
 
     console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
-    console.print(f"[bold]{report.repo}[/]: {len(report.ran)} checks ({'static + dynamic' if dynamic else 'static'})")
+    console.print(
+        f"[bold]{report.repo}[/]: {len(report.ran)} checks ran ({'static + dynamic' if dynamic else 'static'})"
+        + (f", {len(report.skipped)} skipped" if report.skipped else "")
+    )
+    for check_id, why in sorted(report.skipped.items()):
+        console.print(f"  [dim]{check_id} skipped: {why}[/]")
     for severity, colour in (("error", "red"), ("warning", "yellow")):
         group = [f for f in report.findings if f.severity == severity]
         if not group:

@@ -38,12 +38,13 @@ SIZE_FIELDS = (
 
 # Presets: every size answer. `weights` is the default for `--weights/--no-weights`.
 PRESETS: dict[str, dict[str, Any]] = {
-    # A few MB. head_dim 64 is one vLLM's CPU attention supports, so the engine tests run on any machine.
+    # A few MB. head_dim 64 is one vLLM's CPU attention supports, so the engine tests run on any machine; 4 query and
+    # 2 key/value heads keep grouped-query attention and let tensor parallelism over 2 ranks really split the heads.
     "tiny": dict(
         hidden_size=128,
         num_layers=2,
-        num_heads=2,
-        num_kv_heads=1,
+        num_heads=4,
+        num_kv_heads=2,
         head_dim=64,
         intermediate_size=256,
         vocab_size=1024,
@@ -91,6 +92,26 @@ VISION_DEFAULTS: dict[str, int] = dict(
     image_size=64, patch_size=16, vision_hidden_size=64, vision_num_layers=2, vision_num_heads=2
 )
 
+# RoPE scaling: the `rope_type`s of transformers' `ROPE_INIT_FUNCTIONS` a Llama-class decoder can use, with the keys
+# each one requires and allows besides `rope_type` and `rope_theta` (as transformers' own rope validation has them).
+ROPE_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "default": (frozenset(), frozenset()),
+    "linear": (frozenset({"factor"}), frozenset()),
+    "dynamic": (frozenset({"factor"}), frozenset()),
+    "yarn": (
+        frozenset({"factor", "original_max_position_embeddings"}),
+        frozenset({"attention_factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "truncate"}),
+    ),
+    "longrope": (
+        frozenset({"short_factor", "long_factor", "original_max_position_embeddings"}),
+        frozenset({"attention_factor", "factor"}),
+    ),
+    "llama3": (frozenset({"factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"}), frozenset()),
+}
+# Filled in when not given: Llama 3.1's frequency bands for llama3.
+ROPE_DEFAULTS: dict[str, dict[str, float]] = {"llama3": {"low_freq_factor": 1.0, "high_freq_factor": 4.0}}
+
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_ .][A-Za-z0-9]+)*$")
 
 
@@ -140,6 +161,8 @@ class Spec(BaseModel):
     vocab_size: int
     max_position_embeddings: int
     rope_theta: float
+    # RoPE scaling as transformers' `rope_parameters` hold it, without `rope_theta`: {"rope_type": "linear", "factor": 4}
+    rope_scaling: dict[str, Any] | None = None
     tie_word_embeddings: bool
     rms_norm_eps: float = 1e-6
     seed: int = 0
@@ -149,6 +172,8 @@ class Spec(BaseModel):
     weights_std: float = 0.1
     weights: bool = True
     license: str = "apache-2.0"
+    # Where the repo will live on the Hub ("org/name"): the docstrings and the model card load it from there.
+    hub_id: str | None = None
     preset: str = DEFAULT_PRESET
     # `--multimodal`: a vision-language model. The vision answers are None for a text-only repo.
     multimodal: bool = False
@@ -163,6 +188,13 @@ class Spec(BaseModel):
     def _check_name(cls, value: str) -> str:
         normalise_name(value)
         return value.strip()
+
+    @field_validator("hub_id")
+    @classmethod
+    def _check_hub_id(cls, value: str | None) -> str | None:
+        if value is not None and not _HUB_ID_RE.match(value.strip()):
+            raise SpecError(f"hub-id {value!r} is not a Hub repo id: use `org/name` (letters, digits, '-', '_', '.')")
+        return value.strip() if value is not None else None
 
     @field_validator(*SIZE_FIELDS, *VISION_FIELDS)
     @classmethod
@@ -207,6 +239,7 @@ class Spec(BaseModel):
                 " (256 bytes + special tokens)"
             )
         self._check_vision()
+        self._check_rope()
         model_types, classes = transformers_names()
         if self.model_type in model_types:
             raise SpecError(
@@ -225,6 +258,55 @@ class Spec(BaseModel):
                     " implementation instead of yours; choose another name"
                 )
         return self
+
+    def _check_rope(self) -> None:
+        scaling = self.rope_scaling or {}
+        rope_type = scaling.get("rope_type", "default")
+        if rope_type not in ROPE_TYPES:
+            raise SpecError(f"unknown rope scaling {rope_type!r}: choose one of {', '.join(ROPE_TYPES)}")
+        required, optional = ROPE_TYPES[rope_type]
+        given = set(scaling) - {"rope_type"}
+        if "rope_theta" in given:
+            raise SpecError("give the RoPE base with --rope-theta, not inside --rope-parameters")
+        missing = sorted(required - given - set(ROPE_DEFAULTS.get(rope_type, {})))
+        if missing:
+            raise SpecError(
+                f"rope scaling {rope_type!r} needs {', '.join(missing)}: give it with --rope-factor,"
+                " --rope-original-max-position-embeddings or --rope-parameters '{...}'"
+            )
+        unknown = sorted(given - required - optional)
+        if unknown:
+            raise SpecError(
+                f"rope scaling {rope_type!r} takes no {unknown[0]!r}: it takes {', '.join(sorted(required | optional))}"
+            )
+        params = self.rope_parameters
+        factor = params.get("factor")
+        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 1):
+            raise SpecError(f"rope factor must be a number >= 1, got {factor!r}")
+        original = params.get("original_max_position_embeddings")
+        if original is not None and (
+            isinstance(original, bool) or not isinstance(original, int) or not 0 < original < self.max_position_embeddings
+        ):
+            raise SpecError(
+                f"rope original-max-position-embeddings must be a whole number below max-position-embeddings"
+                f" {self.max_position_embeddings}, got {original!r}"
+            )
+        for key in ("short_factor", "long_factor"):
+            value = params.get(key)
+            if value is not None and (
+                not isinstance(value, list)
+                or len(value) != self.resolved_head_dim // 2
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            ):
+                raise SpecError(
+                    f"rope {key} must be a list of {self.resolved_head_dim // 2} numbers (head-dim / 2), got {value!r}"
+                )
+        for key in ("low_freq_factor", "high_freq_factor", "attention_factor", "beta_fast", "beta_slow"):
+            value = params.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise SpecError(f"rope {key} must be a number, got {value!r}")
+        if rope_type == "llama3" and params["high_freq_factor"] <= params["low_freq_factor"]:
+            raise SpecError("rope high_freq_factor must be larger than low_freq_factor")
 
     def _check_vision(self) -> None:
         given = [f for f in VISION_FIELDS if getattr(self, f) is not None]
@@ -274,6 +356,20 @@ class Spec(BaseModel):
     @property
     def model_type(self) -> str:
         return self.module_name
+
+    @computed_field
+    @property
+    def resolved_hub_id(self) -> str:
+        """`--hub-id`, or a placeholder that says where the organisation goes."""
+        return self.hub_id or f"your-org/{self.repo_name}"
+
+    @computed_field
+    @property
+    def rope_parameters(self) -> dict[str, Any]:
+        """The config's `rope_parameters`: type, base and scaling factors, as transformers' RoPE functions read them."""
+        scaling = dict(self.rope_scaling or {})
+        rope_type = scaling.pop("rope_type", "default")
+        return {"rope_type": rope_type, "rope_theta": self.rope_theta, **ROPE_DEFAULTS.get(rope_type, {}), **scaling}
 
     @computed_field
     @property
@@ -430,6 +526,9 @@ class Spec(BaseModel):
     def answers(self) -> dict[str, Any]:
         """The user's answers (no derived values): what `--spec` reads back."""
         answers = self.model_dump(exclude=set(type(self).model_computed_fields))
+        for key in ("hub_id", "rope_scaling"):  # optional answers that were not given
+            if answers[key] is None:
+                answers.pop(key)
         if not self.multimodal:  # a text-only repo's answers say nothing about vision
             for key in ("multimodal", *VISION_FIELDS):
                 answers.pop(key)

@@ -21,6 +21,17 @@ class Mutation:
     expected: tuple[str, ...]  # check ids that must report an error
     apply: Callable[[Path], None]
     static_only_ids: tuple[str, ...] = ()  # the subset found without --trust-remote-code
+    # The transformers release from which the change is a bug; below it the same code is correct and must be clean.
+    since_transformers: str | None = None
+
+    def breaks_here(self) -> bool:
+        """Whether the installed transformers is one under which this mutation is a bug."""
+        if self.since_transformers is None:
+            return True
+        import transformers
+        from packaging.version import Version
+
+        return Version(transformers.__version__) >= Version(self.since_transformers)
 
 
 def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
@@ -125,7 +136,7 @@ def layer_outside_modulelist(repo: Path) -> None:
         "            hidden_states,\n"
         "            position_embeddings=position_embeddings,\n"
         "            attention_mask=causal_mask,\n"
-        "            past_key_values=past_key_values,\n"
+        "            cache=cache,\n"
         "            **kwargs,\n"
         "        )\n"
         "        hidden_states = self.norm(hidden_states)\n",
@@ -153,6 +164,23 @@ def extra_head_module(repo: Path) -> None:
     cfg = json.loads((repo / "config.json").read_text())
     weight = torch.randn(cfg["vocab_size"], cfg["hidden_size"], generator=torch.Generator().manual_seed(5)) * 0.1
     _rename_keys(repo, lambda k: k, extra={"logit_bias.weight": weight})
+
+
+def forward_knows_only_past_key_values(repo: Path) -> None:
+    """The forwards as written for transformers < 5.24: the cache is `past_key_values` everywhere, with no `cache`."""
+    path = _modeling(repo)
+    text = path.read_text()
+    for pattern, new in (
+        (r"\n *past_key_values: Cache \| None = None,", ""),  # the old-name parameters: now the only name
+        (r"\n *cache = cache if cache is not None else past_key_values.*", ""),
+        (r"cache=cache if cache is not None else past_key_values,.*", "cache=cache,"),
+        (r"\*\*\{CACHE_NAME: getattr\(outputs, CACHE_NAME\)\}", "past_key_values=outputs.past_key_values"),
+        (r"\*\*\{CACHE_NAME: cache\}", "past_key_values=cache"),
+        (r"\bcache\b", "past_key_values"),
+    ):
+        text, n = re.subn(pattern, new, text)
+        assert n, f"mutation pattern not found in {path.name}: {pattern!r}"
+    path.write_text(text)
 
 
 def automodel_missing(repo: Path) -> None:
@@ -213,6 +241,13 @@ MUTATIONS = [
         ("TFS040", "TFS043"),
         extra_head_module,
         ("TFS040", "TFS043"),
+    ),
+    Mutation(
+        "forward-knows-only-past-key-values",
+        "the forwards take the KV cache only as `past_key_values` (the name before transformers 5.24)",
+        ("TFS111",),
+        forward_knows_only_past_key_values,
+        since_transformers="5.24.0",
     ),
     Mutation("automodel-missing", "AutoModel missing from auto_map", ("TFS005",), automodel_missing, ("TFS005",)),
     Mutation("model-type-llama", "model_type set to llama", ("TFS003",), model_type_llama, ("TFS003",)),

@@ -167,6 +167,9 @@ def test_test_command_reports_passes_and_skip_reasons(tiny_repo):
     result = run("test", str(tiny_repo), "--engines", "vllm")
     assert result.exit_code == 0, result.output
     assert "test_model::test_kv_cache" in result.output
+    # parametrised ids are shown, not swallowed as markup
+    assert "test_dynamic_conformance[TFS109]" in result.output
+    assert "test_vllm_offline_greedy_matches_transformers[tp2]" in result.output
     assert "sglang" not in result.output.lower().split("harness finished")[0].split("\n", 2)[-1]  # deselected
     last = [line for line in result.output.splitlines() if line.strip()][-1]
     assert last.startswith("harness: ") and " passed, 0 failed" in last

@@ -36,14 +36,28 @@ def mm_corpus(tiny_vl_repo, tmp_path_factory):
 def test_generated_repo_is_clean(tiny_repo):
     report = check(tiny_repo, trust_remote_code=True)
     assert report.findings == [], "\n".join(map(str, report.findings))
-    # every check ran, the 2-process TP run included; the image checks need an image processor
+    # every check ran, the 2-process TP run included; the image checks are skipped, with the reason
     assert set(report.ran) == set(RULES) - set(MM_IDS)
+    assert set(report.skipped) == set(MM_IDS)
+    assert all("text-only" in why for why in report.skipped.values())
 
 
 def test_generated_multimodal_repo_is_clean(tiny_vl_repo):
     report = check(tiny_vl_repo, trust_remote_code=True)
     assert report.findings == [], "\n".join(map(str, report.findings))
-    assert set(report.ran) == set(RULES)
+    assert set(report.ran) == set(RULES) and not report.skipped
+
+
+def test_a_check_that_cannot_run_is_skipped_with_its_reason(tmp_path):
+    """A repo with an odd number of attention heads cannot be split over 2 ranks: TFS109 says so, never "ran"."""
+    from scaffold import commands
+
+    repo = commands.new({"name": "odd-heads", "num_heads": 3, "num_kv_heads": 1, "hidden_size": 192}, tmp_path).path
+    report = check(repo, trust_remote_code=True, select=["TFS109", "TFS110"])
+    assert "TFS109" not in report.ran and "odd one (3)" in report.skipped["TFS109"]
+    assert "TFS110" in report.ran
+    report = check(repo, trust_remote_code=True, select=["TFS109"], tp=False)
+    assert "--no-tp" in report.skipped["TFS109"]
 
 
 @pytest.mark.parametrize("name", [m.name for m in MM_MUTATIONS])
@@ -71,6 +85,9 @@ def test_dynamic_mode_catches_every_mutation(corpus, name):
     mutation, repo = corpus[name]
     report = check(repo, trust_remote_code=True, tp=name == "tp-plan-typo")
     errors = {f.id for f in report.errors}
+    if not mutation.breaks_here():  # correct code under this transformers: no false alarm
+        assert not errors & set(mutation.expected), f"{name}: {sorted(errors)} under a transformers it works with"
+        return
     assert set(mutation.expected) <= errors, f"{name}: expected {mutation.expected}, got {sorted(errors)}"
     for finding in report.errors:
         assert finding.fix and finding.engine and finding.location

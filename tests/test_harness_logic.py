@@ -107,12 +107,21 @@ def test_skip_reasons(harness, monkeypatch):
     assert harness.vllm_skip_reason(16, gpu) is None
     assert "needs a CUDA GPU" in harness.sglang_skip_reason(cpu)
     assert harness.sglang_skip_reason(gpu) is None
-    # the engine-level reason adds the GPU count a tensor-parallel run needs
+    # the engine-level reason adds what a tensor-parallel run needs: vLLM's CPU build runs one rank per core group
     assert harness.engine_skip_reason("vllm", cpu, 64) is None
-    assert "head_dim 16" in harness.engine_skip_reason("vllm", cpu, 16, gpus_needed=2)
-    assert harness.engine_skip_reason("vllm", cpu, 64, gpus_needed=2) == "tensor parallel 2 needs 2 GPUs; 0 visible"
+    assert "head_dim 16" in harness.engine_skip_reason("vllm", cpu, 16, tp=2)
+    monkeypatch.setattr(harness, "cpu_cores", lambda: [0, 1])
+    assert harness.engine_skip_reason("vllm", cpu, 64, tp=2, num_heads=4) is None
+    assert harness.engine_skip_reason("vllm", cpu, 64, tp=2, num_heads=3) == (
+        "3 attention heads cannot be split over tensor parallel 2"
+    )
+    assert harness.vllm_cpu_threads_bind(2) == "0|1"
+    monkeypatch.setattr(harness, "cpu_cores", lambda: [0])
+    assert "needs 2 cores, 1 here" in harness.engine_skip_reason("vllm", cpu, 64, tp=2, num_heads=4)
+    monkeypatch.setattr(harness, "cpu_cores", lambda: list(range(8)))
+    assert harness.vllm_cpu_threads_bind(2) == "0-3|4-7"
     assert "needs a CUDA GPU" in harness.engine_skip_reason("sglang", cpu, 64)
-    assert harness.engine_skip_reason("sglang", gpu, 64, gpus_needed=2) == "tensor parallel 2 needs 2 GPUs; 1 visible"
+    assert harness.engine_skip_reason("sglang", gpu, 64, tp=2) == "tensor parallel 2 needs 2 GPUs; 1 visible"
 
 
 def test_engine_runner_result_decoding(harness, tmp_path):

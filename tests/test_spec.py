@@ -33,8 +33,8 @@ def test_derived_values():
 
 
 def test_head_dim_follows_changed_sizes():
-    assert build_spec({"name": "a", "hidden_size": 256}).resolved_head_dim == 128
-    assert build_spec({"name": "a", "hidden_size": 256, "head_dim": 32}).resolved_head_dim == 32
+    assert build_spec({"name": "a", "hidden_size": 512}).resolved_head_dim == 128  # 512 / 4 heads
+    assert build_spec({"name": "a", "hidden_size": 512, "head_dim": 32}).resolved_head_dim == 32
 
 
 def test_parameter_count_matches_torch(tmp_path):

@@ -1,32 +1,45 @@
+# Copyright The AcmeLm Authors. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """AcmeLm model configuration."""
 
-from typing import ClassVar
-
+from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
+from transformers.modeling_rope_utils import RopeParameters
+from transformers.utils import auto_docstring
 
 
+@auto_docstring(checkpoint="your-org/acme-lm")
+@strict
 class AcmeLmConfig(PreTrainedConfig):
     r"""
     Configuration of a [`AcmeLmModel`]: a Llama-class decoder (RMSNorm, RoPE, grouped-query
-    attention, gated SiLU MLP).
-
-    Every field vLLM and SGLang read is set explicitly: transformers v5 no longer defaults `pad_token_id`,
-    `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
+    attention, gated SiLU MLP). Every field vLLM and SGLang read is declared here with its value: transformers v5 no
+    longer defaults `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
 
     ```python
     >>> from transformers import AutoConfig
 
-    >>> config = AutoConfig.from_pretrained("path/to/acme-lm", trust_remote_code=True)
+    >>> config = AutoConfig.from_pretrained("your-org/acme-lm", trust_remote_code=True)
     ```
     """
 
     model_type = "acme_lm"
-    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
-
-    # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`;
-    # vLLM and SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise),
-    # o and down split their inputs and all-reduce (rowwise).
-    base_model_tp_plan: ClassVar[dict[str, str]] = {
+    # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`; vLLM and
+    # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split their
+    # inputs and all-reduce (rowwise).
+    base_model_tp_plan = {
         "layers.*.self_attn.q_proj": "colwise",
         "layers.*.self_attn.k_proj": "colwise",
         "layers.*.self_attn.v_proj": "colwise",
@@ -36,66 +49,48 @@ class AcmeLmConfig(PreTrainedConfig):
         "layers.*.mlp.down_proj": "rowwise",
     }
     # Pipeline-parallel plan: which tensors enter and leave each top-level module of the base model.
-    base_model_pp_plan: ClassVar[dict[str, tuple[list[str], list[str]]]] = {
+    base_model_pp_plan = {
         "embed_tokens": (["input_ids"], ["inputs_embeds"]),
         "layers": (["hidden_states", "attention_mask"], ["hidden_states"]),
         "norm": (["hidden_states"], ["hidden_states"]),
     }
 
-    def __init__(
-        self,
-        vocab_size: int = 1024,
-        hidden_size: int = 128,
-        intermediate_size: int = 256,
-        num_hidden_layers: int = 2,
-        num_attention_heads: int = 2,
-        num_key_value_heads: int = 1,
-        head_dim: int = 64,
-        hidden_act: str = "silu",
-        max_position_embeddings: int = 2048,
-        initializer_range: float = 0.02,
-        rms_norm_eps: float = 1e-06,
-        use_cache: bool = True,
-        rope_parameters: dict | None = None,
-        attention_dropout: float = 0.0,
-        pad_token_id: int | None = 0,
-        bos_token_id: int | None = 1,
-        eos_token_id: int | list[int] | None = 2,
-        tie_word_embeddings: bool = True,
-        **kwargs,
-    ):
-        if hidden_size % num_attention_heads:
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 64
+    hidden_act: str = "silu"
+    max_position_embeddings: int = 2048
+    initializer_range: float = 0.02
+    rms_norm_eps: float = 1e-06
+    use_cache: bool = True
+    # v5 form: the engines read `rope_parameters` (type, theta and scaling factors), never a bare `rope_theta`.
+    rope_parameters: RopeParameters | dict | None = None
+    attention_dropout: float = 0.0
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | list[int] | None = 2
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.rope_parameters is None:
+            self.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        """Part of `@strict` validation: the attention shapes must be buildable."""
+        if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}"
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
             )
-        if num_attention_heads % num_key_value_heads:
+        if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
-                f"num_attention_heads {num_attention_heads} is not divisible by num_key_value_heads {num_key_value_heads}"
+                f"num_attention_heads {self.num_attention_heads} is not divisible by num_key_value_heads"
+                f" {self.num_key_value_heads}"
             )
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.intermediate_size = intermediate_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.num_key_value_heads = num_key_value_heads
-        self.head_dim = head_dim
-        self.hidden_act = hidden_act
-        self.max_position_embeddings = max_position_embeddings
-        self.initializer_range = initializer_range
-        self.rms_norm_eps = rms_norm_eps
-        self.use_cache = use_cache
-        self.attention_dropout = attention_dropout
-        # v5 form: the engines build their rotary embedding from `rope_parameters`, not from a bare `rope_theta`.
-        if rope_parameters is None:
-            rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
-        self.rope_parameters = rope_parameters
-        super().__init__(
-            pad_token_id=pad_token_id,
-            bos_token_id=bos_token_id,
-            eos_token_id=eos_token_id,
-            tie_word_embeddings=tie_word_embeddings,
-            **kwargs,
-        )
 
 
 __all__ = ["AcmeLmConfig"]

@@ -1,3 +1,17 @@
+# Copyright The AcmeLm Authors. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """AcmeLm: a Llama-class decoder that vLLM and SGLang serve through their Transformers backend.
 
 How the engines use this file (read this before changing it):
@@ -13,25 +27,30 @@ How the engines use this file (read this before changing it):
 """
 
 from collections.abc import Callable
-from typing import ClassVar
 
 import torch
 from torch import nn
-from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation import GenerationMixin
 from transformers.masking_utils import create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import (
-    BaseModelOutputWithPast,
-    CausalLMOutputWithPast,
-)
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils import TransformersKwargs, auto_docstring, can_return_tuple
+from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_acme_lm import AcmeLmConfig
+
+
+# transformers 5.24 renamed the KV cache from `past_key_values` to `cache`: in model signatures, in what `generate()`
+# passes, in `create_causal_mask` and in model outputs (the old name goes in 5.40). The engines pin transformers 5.19
+# and users run the newest release, so this file works on both sides of the rename: it calls the cache `cache`, takes
+# `past_key_values` from an older `generate()`, and hands the cache to transformers under the installed name.
+CACHE_NAME = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 class AcmeLmRMSNorm(nn.Module):
@@ -54,29 +73,44 @@ class AcmeLmRMSNorm(nn.Module):
 
 
 class AcmeLmRotaryEmbedding(nn.Module):
+    inv_freq: torch.Tensor
+
     def __init__(self, config: AcmeLmConfig):
         super().__init__()
+        self.max_seq_len_cached = config.max_position_embeddings
+        self.original_max_seq_len = config.max_position_embeddings
         self.config = config
-        # Non-persistent: not in the checkpoint. Models are built on the meta device, so `_init_weights` must
-        # recompute it after loading, or it holds uninitialised memory.
-        self.inv_freq = nn.Buffer(self.compute_inv_freq(config), persistent=False)
+
+        # transformers' own RoPE functions, so every `rope_type` it knows (linear, dynamic, yarn, longrope, llama3)
+        # computes what its in-library models compute.
+        self.rope_type = self.config.rope_parameters["rope_type"]
+        rope_init_fn: Callable = self.compute_default_rope_parameters
+        if self.rope_type != "default":
+            rope_init_fn = ROPE_INIT_FUNCTIONS[self.rope_type]
+        inv_freq, self.attention_scaling = rope_init_fn(self.config)
+
+        # Non-persistent: not in the checkpoint. Models are built on the meta device; `PreTrainedModel._init_weights`
+        # recomputes both buffers of a `*RotaryEmbedding` module with `original_inv_freq` after loading.
+        self.inv_freq = nn.Buffer(inv_freq, persistent=False)
+        self.original_inv_freq = nn.Buffer(inv_freq.clone(), persistent=False)
 
     @staticmethod
-    def compute_inv_freq(config: AcmeLmConfig) -> torch.Tensor:
+    def compute_default_rope_parameters(config: AcmeLmConfig, **kwargs) -> tuple[torch.Tensor, float]:
+        """The inverse frequencies of the original RoPE, and the factor cos/sin are scaled by (1.0: none)."""
         base = config.rope_parameters["rope_theta"]
         dim = config.head_dim
-        return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+        return inv_freq, 1.0
 
     @torch.no_grad()
-    def forward(
-        self, x: torch.Tensor, position_ids: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    @dynamic_rope_update  # "dynamic" and "longrope" recompute the frequencies for long sequences
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (B, T) positions -> (B, T, head_dim) cos/sin. Positions restart at 0 for each request the engines pack.
-        freqs = position_ids[..., None].float() * self.inv_freq.to(
-            device=x.device, dtype=torch.float
-        )
+        freqs = position_ids[..., None].float() * self.inv_freq.to(device=x.device, dtype=torch.float)
         emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos().to(dtype=x.dtype), emb.sin().to(dtype=x.dtype)
+        cos = emb.cos() * self.attention_scaling
+        sin = emb.sin() * self.attention_scaling
+        return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -87,11 +121,7 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rotary_pos_emb(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    cos: torch.Tensor,
-    sin: torch.Tensor,
-    unsqueeze_dim: int = 1,
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, unsqueeze_dim: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Applies rotary position embeddings to (B, heads, T, head_dim) query and key tensors."""
     cos = cos.unsqueeze(unsqueeze_dim)
@@ -104,15 +134,9 @@ def apply_rotary_pos_emb(
 class AcmeLmMLP(nn.Module):
     def __init__(self, config: AcmeLmConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(
-            config.hidden_size, config.intermediate_size, bias=False
-        )
-        self.up_proj = nn.Linear(
-            config.hidden_size, config.intermediate_size, bias=False
-        )
-        self.down_proj = nn.Linear(
-            config.intermediate_size, config.hidden_size, bias=False
-        )
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
         self.act_fn = ACT2FN[config.hidden_act]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,9 +149,7 @@ def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
     batch, num_key_value_heads, slen, head_dim = hidden_states.shape
     if n_rep == 1:
         return hidden_states
-    hidden_states = hidden_states[:, :, None, :, :].expand(
-        batch, num_key_value_heads, n_rep, slen, head_dim
-    )
+    hidden_states = hidden_states[:, :, None, :, :].expand(batch, num_key_value_heads, n_rep, slen, head_dim)
     return hidden_states.reshape(batch, num_key_value_heads * n_rep, slen, head_dim)
 
 
@@ -148,12 +170,8 @@ def eager_attention_forward(
     if attention_mask is not None:
         attn_weights = attn_weights + attention_mask
 
-    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(
-        query.dtype
-    )
-    attn_weights = nn.functional.dropout(
-        attn_weights, p=dropout, training=module.training
-    )
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
     attn_output = torch.matmul(attn_weights, value_states)
     attn_output = attn_output.transpose(1, 2).contiguous()  # (B, T, heads, head_dim)
     return attn_output, attn_weights
@@ -164,64 +182,41 @@ class AcmeLmAttention(nn.Module):
 
     def __init__(self, config: AcmeLmConfig, layer_idx: int):
         super().__init__()
-        self.config = (
-            config  # the engines read the (text) config from the attention module
-        )
+        self.config = config  # the engines read the (text) config from the attention module
         self.layer_idx = layer_idx  # one module per index 0..num_hidden_layers-1: the engines key their KV cache on it
         self.head_dim = config.head_dim
-        self.num_key_value_groups = (
-            config.num_attention_heads // config.num_key_value_heads
-        )
-        self.scaling = (
-            self.head_dim**-0.5
-        )  # an attribute: vLLM resolves `scaling=self.scaling` from the source
+        self.num_key_value_groups = config.num_attention_heads // config.num_key_value_heads
+        self.scaling = self.head_dim**-0.5  # an attribute: vLLM resolves `scaling=self.scaling` from the source
         self.attention_dropout = config.attention_dropout
-        self.is_causal = (
-            True  # False anywhere would make vLLM treat the model as an encoder
-        )
+        # vLLM serves the model as an encoder if any attention module says False.
+        self.is_causal = True
 
         # Three separate Linear layers called once each on the same input: vLLM fuses them into one QKV projection.
-        self.q_proj = nn.Linear(
-            config.hidden_size, config.num_attention_heads * self.head_dim, bias=False
-        )
-        self.k_proj = nn.Linear(
-            config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False
-        )
-        self.v_proj = nn.Linear(
-            config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False
-        )
-        self.o_proj = nn.Linear(
-            config.num_attention_heads * self.head_dim, config.hidden_size, bias=False
-        )
+        self.q_proj = nn.Linear(config.hidden_size, config.num_attention_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(config.num_attention_heads * self.head_dim, config.hidden_size, bias=False)
 
     def forward(
         self,
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
 
-        query_states = (
-            self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-        )  # (B, heads, T, head_dim)
-        key_states = (
-            self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-        )  # (B, kv_heads, T, head_dim)
+        query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)  # (B, heads, T, head_dim)
+        key_states = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)  # (B, kv_heads, T, head_dim)
         value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
 
         cos, sin = position_embeddings
-        query_states, key_states = apply_rotary_pos_emb(
-            query_states, key_states, cos, sin
-        )
+        query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
 
-        if past_key_values is not None:
-            key_states, value_states = past_key_values.update(
-                key_states, value_states, self.layer_idx
-            )
+        if cache is not None:
+            key_states, value_states = cache.update(key_states, value_states, self.layer_idx)
 
         # The one dispatch through the attention interface. vLLM and SGLang register their paged attention here;
         # transformers switches eager/sdpa/flash/flex here (`set_attn_implementation` looks for `get_interface(`).
@@ -251,19 +246,15 @@ class AcmeLmDecoderLayer(GradientCheckpointingLayer):
         super().__init__()
         self.self_attn = AcmeLmAttention(config=config, layer_idx=layer_idx)
         self.mlp = AcmeLmMLP(config)
-        self.input_layernorm = AcmeLmRMSNorm(
-            config.hidden_size, eps=config.rms_norm_eps
-        )
-        self.post_attention_layernorm = AcmeLmRMSNorm(
-            config.hidden_size, eps=config.rms_norm_eps
-        )
+        self.input_layernorm = AcmeLmRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.post_attention_layernorm = AcmeLmRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
     def forward(
         self,
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
@@ -272,7 +263,7 @@ class AcmeLmDecoderLayer(GradientCheckpointingLayer):
             hidden_states=hidden_states,
             position_embeddings=position_embeddings,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             **kwargs,  # carried on to the attention call
         )
         hidden_states = residual + hidden_states
@@ -283,45 +274,39 @@ class AcmeLmDecoderLayer(GradientCheckpointingLayer):
         return residual + hidden_states
 
 
+@auto_docstring
 class AcmeLmPreTrainedModel(PreTrainedModel):
-    config_class = AcmeLmConfig
     config: AcmeLmConfig
     base_model_prefix = "model"  # checkpoint keys are `model.*` (+ `lm_head.weight`): the engines load by these names
     supports_gradient_checkpointing = True
-    _no_split_modules: ClassVar[list[str]] = ["AcmeLmDecoderLayer"]
-    _skip_keys_device_placement: ClassVar[list[str]] = ["past_key_values"]
+    _no_split_modules = ["AcmeLmDecoderLayer"]
+    _skip_keys_device_placement = [CACHE_NAME]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
     # The gate both engines check before running this model with their own attention.
     _supports_attention_backend = True
     _can_compile_fullgraph = True
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, AcmeLmRotaryEmbedding):
-            # Restore the non-persistent buffer after meta-device construction (from_pretrained, the engines).
-            init.copy_(module.inv_freq, module.compute_inv_freq(module.config))
+    # What `output_hidden_states` / `output_attentions` collect (transformers' `capture_outputs` hooks these classes).
+    _can_record_outputs = {
+        "hidden_states": AcmeLmDecoderLayer,
+        "attentions": AcmeLmAttention,
+    }
 
 
+@auto_docstring
 class AcmeLmModel(AcmeLmPreTrainedModel):
-    """The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`)."""
+    # The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`).
 
     def __init__(self, config: AcmeLmConfig):
         super().__init__(config)
         self.padding_idx = config.pad_token_id
         self.vocab_size = config.vocab_size
 
-        self.embed_tokens = nn.Embedding(
-            config.vocab_size, config.hidden_size, self.padding_idx
-        )
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
         # Exactly one ModuleList of layers: pipeline parallelism splits it (`base_model_pp_plan["layers"]`).
         self.layers = nn.ModuleList(
-            [
-                AcmeLmDecoderLayer(config, layer_idx)
-                for layer_idx in range(config.num_hidden_layers)
-            ]
+            [AcmeLmDecoderLayer(config, layer_idx) for layer_idx in range(config.num_hidden_layers)]
         )
         self.norm = AcmeLmRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = AcmeLmRotaryEmbedding(config=config)
@@ -329,50 +314,52 @@ class AcmeLmModel(AcmeLmPreTrainedModel):
 
         self.post_init()
 
-    @can_return_tuple  # the engines pass `return_dict=False` and take element 0
+    @merge_with_config_defaults
+    @capture_outputs  # `output_hidden_states` / `output_attentions`, and `return_dict=False` (the engines) -> tuple
+    @auto_docstring
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPast:
+        r"""
+        cache (`Cache`, *optional*):
+            The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
+        past_key_values (`Cache`, *optional*):
+            The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
-            raise ValueError(
-                "You must specify exactly one of input_ids or inputs_embeds"
-            )
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
 
         # vLLM may pass `inputs_embeds` instead of `input_ids` (e.g. multimodal or prompt embeddings).
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
 
-        use_cache = use_cache if use_cache is not None else self.config.use_cache
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        cache = cache if cache is not None else past_key_values  # the name `generate()` uses before transformers 5.24
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
 
         if position_ids is None:
             # Only when the caller gives none (plain transformers use). The engines always pass `position_ids`,
             # restarting at 0 for each packed request: never rebuild them when given.
-            past_seen_tokens = (
-                past_key_values.get_seq_length() if past_key_values is not None else 0
-            )
-            position_ids = (
-                torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)
-                + past_seen_tokens
-            )
+            past_seen_tokens = cache.get_seq_length() if cache is not None else 0
+            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens
             position_ids = position_ids.unsqueeze(0)
 
-        # The mask is built for the active attention implementation; an engine-registered one receives None
-        # and masks by its own metadata.
+        # The mask is built for the active attention implementation; an engine-registered one receives None and masks
+        # by its own metadata.
         causal_mask = create_causal_mask(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             position_ids=position_ids,
+            **{CACHE_NAME: cache},
         )
 
         hidden_states = inputs_embeds
@@ -383,28 +370,23 @@ class AcmeLmModel(AcmeLmPreTrainedModel):
                 hidden_states,
                 position_embeddings=position_embeddings,
                 attention_mask=causal_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
 
         hidden_states = self.norm(hidden_states)
-        return BaseModelOutputWithPast(
-            last_hidden_state=hidden_states, past_key_values=past_key_values
-        )
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_NAME: cache})
 
 
+@auto_docstring
 class AcmeLmForCausalLM(AcmeLmPreTrainedModel, GenerationMixin):
-    """Base model + LM head, for transformers users. The engines use their own head and never run this class,
-    so it must hold nothing but `model` and `lm_head`."""
+    # Base model + LM head, for transformers users. The engines use their own head and never run this class, so it
+    # must hold nothing but `model` and `lm_head`.
 
     # v5 form: `lm_head.weight` is tied to the input embeddings when `config.tie_word_embeddings` is True.
-    _tied_weights_keys: ClassVar[dict[str, str]] = {
-        "lm_head.weight": "model.embed_tokens.weight"
-    }
-    _tp_plan: ClassVar[dict[str, str]] = {"lm_head": "colwise_gather_output"}
-    _pp_plan: ClassVar[dict[str, tuple[list[str], list[str]]]] = {
-        "lm_head": (["hidden_states"], ["logits"])
-    }
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _tp_plan = {"lm_head": "colwise_gather_output"}
+    _pp_plan = {"lm_head": (["hidden_states"], ["logits"])}
 
     def __init__(self, config: AcmeLmConfig):
         super().__init__(config)
@@ -415,23 +397,31 @@ class AcmeLmForCausalLM(AcmeLmPreTrainedModel, GenerationMixin):
         self.post_init()
 
     @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
+        r"""
+        cache (`Cache`, *optional*):
+            The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
+        past_key_values (`Cache`, *optional*):
+            The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+        """
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache if cache is not None else past_key_values,  # the name `generate()` uses before 5.24
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -439,24 +429,19 @@ class AcmeLmForCausalLM(AcmeLmPreTrainedModel, GenerationMixin):
 
         hidden_states = outputs.last_hidden_state
         # Only compute logits for the positions asked for (0 means all): `generate()` asks for the last one.
-        slice_indices = (
-            slice(-logits_to_keep, None)
-            if isinstance(logits_to_keep, int)
-            else logits_to_keep
-        )
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         logits = self.lm_head(hidden_states[:, slice_indices, :])
 
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits=logits,
-                labels=labels,
-                vocab_size=self.config.vocab_size,
-                **kwargs,
-            )
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
 
         return CausalLMOutputWithPast(
-            loss=loss, logits=logits, past_key_values=outputs.past_key_values
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
         )
 
 

@@ -1,33 +1,46 @@
+# Copyright The AcmeVl Authors. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """AcmeVl configuration: a vision-language model made of a text decoder, a ViT vision tower and a
 projector between them."""
 
-from typing import ClassVar
-
+from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
+from transformers.modeling_rope_utils import RopeParameters
+from transformers.utils import auto_docstring
 
 
+@auto_docstring(checkpoint="your-org/acme-vl")
+@strict
 class AcmeVlTextConfig(PreTrainedConfig):
     r"""
     Configuration of a [`AcmeVlTextModel`]: a Llama-class decoder (RMSNorm, RoPE, grouped-query
-    attention, gated SiLU MLP).
-
-    Every field vLLM and SGLang read is set explicitly: transformers v5 no longer defaults `pad_token_id`,
-    `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
+    attention, gated SiLU MLP). Every field vLLM and SGLang read is declared here with its value: transformers v5 no
+    longer defaults `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
 
     ```python
     >>> from transformers import AutoConfig
 
-    >>> config = AutoConfig.from_pretrained("path/to/acme-vl", trust_remote_code=True)
+    >>> config = AutoConfig.from_pretrained("your-org/acme-vl", trust_remote_code=True)
     ```
     """
 
     model_type = "acme_vl_text"
-    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
-
-    # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`;
-    # vLLM and SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise),
-    # o and down split their inputs and all-reduce (rowwise).
-    base_model_tp_plan: ClassVar[dict[str, str]] = {
+    # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`; vLLM and
+    # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split their
+    # inputs and all-reduce (rowwise).
+    base_model_tp_plan = {
         "layers.*.self_attn.q_proj": "colwise",
         "layers.*.self_attn.k_proj": "colwise",
         "layers.*.self_attn.v_proj": "colwise",
@@ -37,80 +50,70 @@ class AcmeVlTextConfig(PreTrainedConfig):
         "layers.*.mlp.down_proj": "rowwise",
     }
     # Pipeline-parallel plan: which tensors enter and leave each top-level module of the base model.
-    base_model_pp_plan: ClassVar[dict[str, tuple[list[str], list[str]]]] = {
+    base_model_pp_plan = {
         "embed_tokens": (["input_ids"], ["inputs_embeds"]),
         "layers": (["hidden_states", "attention_mask"], ["hidden_states"]),
         "norm": (["hidden_states"], ["hidden_states"]),
     }
 
-    def __init__(
-        self,
-        vocab_size: int = 1024,
-        hidden_size: int = 128,
-        intermediate_size: int = 256,
-        num_hidden_layers: int = 2,
-        num_attention_heads: int = 2,
-        num_key_value_heads: int = 1,
-        head_dim: int = 64,
-        hidden_act: str = "silu",
-        max_position_embeddings: int = 2048,
-        initializer_range: float = 0.02,
-        rms_norm_eps: float = 1e-06,
-        use_cache: bool = True,
-        rope_parameters: dict | None = None,
-        attention_dropout: float = 0.0,
-        pad_token_id: int | None = 0,
-        bos_token_id: int | None = 1,
-        eos_token_id: int | list[int] | None = 2,
-        tie_word_embeddings: bool = True,
-        **kwargs,
-    ):
-        if hidden_size % num_attention_heads:
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 64
+    hidden_act: str = "silu"
+    max_position_embeddings: int = 2048
+    initializer_range: float = 0.02
+    rms_norm_eps: float = 1e-06
+    use_cache: bool = True
+    # v5 form: the engines read `rope_parameters` (type, theta and scaling factors), never a bare `rope_theta`.
+    rope_parameters: RopeParameters | dict | None = None
+    attention_dropout: float = 0.0
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | list[int] | None = 2
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.rope_parameters is None:
+            self.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        """Part of `@strict` validation: the attention shapes must be buildable."""
+        if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}"
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
             )
-        if num_attention_heads % num_key_value_heads:
+        if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
-                f"num_attention_heads {num_attention_heads} is not divisible by num_key_value_heads {num_key_value_heads}"
+                f"num_attention_heads {self.num_attention_heads} is not divisible by num_key_value_heads"
+                f" {self.num_key_value_heads}"
             )
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.intermediate_size = intermediate_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.num_key_value_heads = num_key_value_heads
-        self.head_dim = head_dim
-        self.hidden_act = hidden_act
-        self.max_position_embeddings = max_position_embeddings
-        self.initializer_range = initializer_range
-        self.rms_norm_eps = rms_norm_eps
-        self.use_cache = use_cache
-        self.attention_dropout = attention_dropout
-        # v5 form: the engines build their rotary embedding from `rope_parameters`, not from a bare `rope_theta`.
-        if rope_parameters is None:
-            rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
-        self.rope_parameters = rope_parameters
-        super().__init__(
-            pad_token_id=pad_token_id,
-            bos_token_id=bos_token_id,
-            eos_token_id=eos_token_id,
-            tie_word_embeddings=tie_word_embeddings,
-            **kwargs,
-        )
 
 
+@auto_docstring(checkpoint="your-org/acme-vl")
+@strict
 class AcmeVlVisionConfig(PreTrainedConfig):
     r"""
-    Configuration of a [`AcmeVlVisionModel`]: a ViT that cuts an `image_size` x `image_size` image into
-    `patch_size` patches and encodes them with bidirectional attention. Each patch becomes one image token.
+    Configuration of a [`AcmeVlVisionModel`]: a ViT that cuts an `image_size` x `image_size` image
+    into `patch_size` patches and encodes them with bidirectional attention. Each patch becomes one image token.
+
+    num_channels (`int`, *optional*, defaults to 3):
+        Colour channels of the input images.
+    image_size (`int`, *optional*, defaults to 64):
+        Side, in pixels, of the square image the tower sees: the image processor resizes every image to it.
+    patch_size (`int`, *optional*, defaults to 16):
+        Side, in pixels, of a patch: one image token per patch.
     """
 
     model_type = "acme_vl_vision"
     base_config_key = "vision_config"
-
     # Tensor-parallel plan of the vision tower, keys relative to it. The composite model prefixes them with
     # `vision_tower.`, and the engines shard these Linear layers like the decoder's.
-    base_model_tp_plan: ClassVar[dict[str, str]] = {
+    base_model_tp_plan = {
         "layers.*.self_attn.q_proj": "colwise",
         "layers.*.self_attn.k_proj": "colwise",
         "layers.*.self_attn.v_proj": "colwise",
@@ -119,41 +122,26 @@ class AcmeVlVisionConfig(PreTrainedConfig):
         "layers.*.mlp.fc2": "rowwise",
     }
 
-    def __init__(
-        self,
-        hidden_size: int = 64,
-        intermediate_size: int = 256,
-        num_hidden_layers: int = 2,
-        num_attention_heads: int = 2,
-        num_channels: int = 3,
-        image_size: int = 64,
-        patch_size: int = 16,
-        hidden_act: str = "gelu_pytorch_tanh",
-        layer_norm_eps: float = 1e-6,
-        attention_dropout: float = 0.0,
-        initializer_range: float = 0.02,
-        **kwargs,
-    ):
-        if image_size % patch_size:
+    hidden_size: int = 64
+    intermediate_size: int = 256
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    num_channels: int = 3
+    image_size: int = 64
+    patch_size: int = 16
+    hidden_act: str = "gelu_pytorch_tanh"
+    layer_norm_eps: float = 1e-6
+    attention_dropout: float = 0.0
+    initializer_range: float = 0.02
+
+    def validate_architecture(self):
+        """Part of `@strict` validation: whole patches, whole heads."""
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}")
+        if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"image_size {image_size} is not divisible by patch_size {patch_size}"
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
             )
-        if hidden_size % num_attention_heads:
-            raise ValueError(
-                f"hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}"
-            )
-        self.hidden_size = hidden_size
-        self.intermediate_size = intermediate_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.num_channels = num_channels
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.hidden_act = hidden_act
-        self.layer_norm_eps = layer_norm_eps
-        self.attention_dropout = attention_dropout
-        self.initializer_range = initializer_range
-        super().__init__(**kwargs)
 
     @property
     def num_patches(self) -> int:
@@ -161,52 +149,50 @@ class AcmeVlVisionConfig(PreTrainedConfig):
         return (self.image_size // self.patch_size) ** 2
 
 
+@auto_docstring(checkpoint="your-org/acme-vl")
+@strict
 class AcmeVlConfig(PreTrainedConfig):
     r"""
     Configuration of a [`AcmeVlForConditionalGeneration`]. vLLM and SGLang read the decoder's fields from
     `text_config` (through `get_text_config()`), and a nested config is how vLLM tells a multimodal model from a
     text-only one.
 
+    image_token_id (`int`, *optional*, defaults to 4):
+        The placeholder token the processor repeats once per image token; the model writes image features there.
+
     ```python
     >>> from transformers import AutoConfig
 
-    >>> config = AutoConfig.from_pretrained("path/to/acme-vl", trust_remote_code=True)
+    >>> config = AutoConfig.from_pretrained("your-org/acme-vl", trust_remote_code=True)
     >>> config.get_text_config() is config.text_config
     True
     ```
     """
 
     model_type = "acme_vl"
-    sub_configs: ClassVar[dict[str, type[PreTrainedConfig]]] = {
+    sub_configs = {
         "text_config": AcmeVlTextConfig,
         "vision_config": AcmeVlVisionConfig,
     }
 
-    def __init__(
-        self,
-        text_config: dict | AcmeVlTextConfig | None = None,
-        vision_config: dict | AcmeVlVisionConfig | None = None,
-        image_token_id: int = 4,
-        projector_hidden_act: str = "gelu",
-        tie_word_embeddings: bool = True,
-        **kwargs,
-    ):
-        if isinstance(text_config, dict):
-            text_config = AcmeVlTextConfig(**text_config)
-        self.text_config = (
-            text_config if text_config is not None else AcmeVlTextConfig()
-        )
-        if isinstance(vision_config, dict):
-            vision_config = AcmeVlVisionConfig(**vision_config)
-        self.vision_config = (
-            vision_config if vision_config is not None else AcmeVlVisionConfig()
-        )
-        # The placeholder token the processor repeats once per image token; the model writes image features there.
-        self.image_token_id = image_token_id
-        self.projector_hidden_act = projector_hidden_act
+    text_config: dict | AcmeVlTextConfig | None = None
+    vision_config: dict | AcmeVlVisionConfig | None = None
+    image_token_id: int = 4
+    projector_hidden_act: str = "gelu"
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        if isinstance(self.text_config, dict):
+            self.text_config = AcmeVlTextConfig(**self.text_config)
+        elif self.text_config is None:
+            self.text_config = AcmeVlTextConfig()
+        if isinstance(self.vision_config, dict):
+            self.vision_config = AcmeVlVisionConfig(**self.vision_config)
+        elif self.vision_config is None:
+            self.vision_config = AcmeVlVisionConfig()
         # Kept equal to the decoder's: vLLM reads `tie_word_embeddings` from either level.
-        self.text_config.tie_word_embeddings = tie_word_embeddings
-        super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
+        self.text_config.tie_word_embeddings = self.tie_word_embeddings
+        super().__post_init__(**kwargs)
 
 
 __all__ = ["AcmeVlConfig", "AcmeVlTextConfig", "AcmeVlVisionConfig"]

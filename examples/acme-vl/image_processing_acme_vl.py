@@ -1,12 +1,26 @@
+# Copyright The AcmeVl Authors. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """AcmeVl image processor: pillow and NumPy only (no torchvision), so it runs wherever
 transformers does, the CPU build of vLLM included."""
 
-from typing import ClassVar
-
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import PILImageResampling
+from transformers.utils import auto_docstring
 
 
+@auto_docstring
 class AcmeVlImageProcessor(PilBackend):
     r"""
     Resizes every image to 64x64, rescales to [0, 1] and normalises
@@ -15,12 +29,12 @@ class AcmeVlImageProcessor(PilBackend):
     is the same for every image.
     """
 
-    model_input_names: ClassVar[list[str]] = ["pixel_values"]
+    model_input_names = ["pixel_values"]
     resample = PILImageResampling.BICUBIC
-    image_mean: ClassVar[list[float]] = [0.5, 0.5, 0.5]
-    image_std: ClassVar[list[float]] = [0.5, 0.5, 0.5]
+    image_mean = [0.5, 0.5, 0.5]
+    image_std = [0.5, 0.5, 0.5]
     # vLLM reads `size` to choose the image it profiles memory with.
-    size: ClassVar[dict[str, int]] = {"height": 64, "width": 64}
+    size = {"height": 64, "width": 64}
     patch_size = 16
     do_resize = True
     do_rescale = True
@@ -33,9 +47,7 @@ class AcmeVlImageProcessor(PilBackend):
 
     def get_number_of_image_tokens(self, height: int, width: int) -> int:
         """Image tokens for an image of this size: one per patch of the resized image."""
-        return (self.size["height"] // self.patch_size) * (
-            self.size["width"] // self.patch_size
-        )
+        return (self.size["height"] // self.patch_size) * (self.size["width"] // self.patch_size)
 
 
 __all__ = ["AcmeVlImageProcessor"]

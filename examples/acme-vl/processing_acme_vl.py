@@ -1,3 +1,17 @@
+# Copyright The AcmeVl Authors. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """AcmeVl processor: the image processor and the tokenizer behind one `__call__`.
 
 The engines depend on three things here:
@@ -13,8 +27,10 @@ The engines depend on three things here:
 """
 
 from transformers.processing_utils import MultiModalData, ProcessorMixin
+from transformers.utils import auto_docstring
 
 
+@auto_docstring
 class AcmeVlProcessor(ProcessorMixin):
     r"""
     Turns text with `<|image|>` placeholders and images into `input_ids`, `attention_mask` and
@@ -29,15 +45,9 @@ class AcmeVlProcessor(ProcessorMixin):
     ```
     """
 
-    def __init__(
-        self, image_processor=None, tokenizer=None, chat_template=None, **kwargs
-    ):
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         self.image_token = "<|image|>"
-        self.image_token_id = (
-            tokenizer.convert_tokens_to_ids(self.image_token)
-            if tokenizer is not None
-            else None
-        )
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token) if tokenizer is not None else None
         super().__init__(image_processor, tokenizer, chat_template=chat_template)
 
     def _tokens_per_image(self, height: int, width: int) -> tuple[int, int]:
@@ -52,16 +62,11 @@ class AcmeVlProcessor(ProcessorMixin):
         num_tokens, _ = self._tokens_per_image(int(height), int(width))
         return self.image_token * num_tokens
 
-    def _get_num_multimodal_tokens(
-        self, image_sizes: list[list[int]] | None = None, **kwargs
-    ) -> MultiModalData:
+    def _get_num_multimodal_tokens(self, image_sizes: list[list[int]] | None = None, **kwargs) -> MultiModalData:
         """Tokens and `pixel_values` rows per image, from `[height, width]` sizes alone (no pixels needed)."""
         if not image_sizes:
             return MultiModalData()
-        counts = [
-            self._tokens_per_image(int(height), int(width))
-            for height, width in image_sizes
-        ]
+        counts = [self._tokens_per_image(int(height), int(width)) for height, width in image_sizes]
         return MultiModalData(
             num_image_tokens=[tokens for tokens, _ in counts],
             num_image_patches=[rows for _, rows in counts],
@@ -69,10 +74,7 @@ class AcmeVlProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
-        return [
-            *self.tokenizer.model_input_names,
-            *self.image_processor.model_input_names,
-        ]
+        return [*self.tokenizer.model_input_names, *self.image_processor.model_input_names]
 
 
 __all__ = ["AcmeVlProcessor"]

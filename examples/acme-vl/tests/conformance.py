@@ -26,6 +26,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+
 ERROR, WARNING = "error", "warning"
 
 # Tensor-parallel styles both engines apply; anything else is silently replicated by them.
@@ -353,7 +354,7 @@ RULES: dict[str, tuple[str, str, str]] = {
     "TFS105": (
         "KV-cache decoding differs from the full forward",
         "generation with transformers is wrong (the engines manage their own cache)",
-        "update the cache with past_key_values.update(k, v, self.layer_idx) after RoPE",
+        "update the cache with cache.update(k, v, self.layer_idx) after RoPE",
     ),
     "TFS106": (
         "non-persistent buffers are wrong after loading",
@@ -379,6 +380,18 @@ RULES: dict[str, tuple[str, str, str]] = {
         "stage-by-stage forward differs from the full forward",
         "pipeline parallelism gives different outputs: a stage needs a tensor the plan does not pass",
         "make base_model_pp_plan list what each stage takes and returns",
+    ),
+    "TFS111": (
+        "generate() with the KV cache differs from greedy decoding without it",
+        (
+            "transformers users get wrong tokens from generate(), with no error: e.g. a forward that knows only "
+            "`past_key_values` receives None on every step under transformers >= 5.24, which passes the cache as "
+            "`cache`, and rebuilds it (the engines, which keep their own cache, are unaffected)"
+        ),
+        (
+            "take the cache under both names (`cache`, and `past_key_values` from transformers < 5.24), return it in "
+            "the output under the installed version's name, and derive positions and masks from it"
+        ),
     ),
     "TFS120": (
         "AutoProcessor cannot load the repo",
@@ -442,9 +455,7 @@ class Finding:
         return {**asdict(self), "title": RULES[self.id][0]}
 
     def __str__(self) -> str:
-        return (
-            f"{self.location}: {self.id} [{self.severity}] {self.message} -> {self.fix}"
-        )
+        return f"{self.location}: {self.id} [{self.severity}] {self.message} -> {self.fix}"
 
 
 @dataclass
@@ -452,6 +463,7 @@ class Report:
     repo: str
     findings: list[Finding] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # check id -> why it did not run
 
     @property
     def errors(self) -> list[Finding]:
@@ -465,6 +477,7 @@ class Report:
             {
                 "repo": self.repo,
                 "checks": self.ran,
+                "skipped": self.skipped,
                 "errors": len(self.errors),
                 "warnings": len(self.findings) - len(self.errors),
                 "findings": [f.to_dict() for f in self.findings],
@@ -487,18 +500,13 @@ class Source:
 class Repo:
     root: Path
     config: dict | None = None
-    sources: dict[str, Source] = field(
-        default_factory=dict
-    )  # module name -> parsed source
+    sources: dict[str, Source] = field(default_factory=dict)  # module name -> parsed source
     processor_config: dict | None = None  # processor_config.json, when the repo has one
 
     @property
     def multimodal(self) -> bool:
         """A nested vision config or a processor config marks a vision-language repo."""
-        return (
-            bool(self.config and self.config.get("vision_config"))
-            or self.processor_config is not None
-        )
+        return bool(self.config and self.config.get("vision_config")) or self.processor_config is not None
 
     def cls(self, name: str) -> tuple[Source, ast.ClassDef] | tuple[None, None]:
         for src in self.sources.values():
@@ -570,9 +578,7 @@ def load_repo(root: Path, findings: list[Finding]) -> Repo:
     processor_path = root / "processor_config.json"
     if processor_path.is_file():
         try:
-            repo.processor_config = json.loads(
-                processor_path.read_text(encoding="utf-8")
-            )
+            repo.processor_config = json.loads(processor_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError):
             repo.processor_config = {}
     for module in sorted(modules):
@@ -592,9 +598,7 @@ def load_repo(root: Path, findings: list[Finding]) -> Repo:
         if tree is None:
             findings.append(Finding("TFS010", ERROR, repo.rel(path), line, problem))
             continue
-        classes = {
-            node.name: node for node in tree.body if isinstance(node, ast.ClassDef)
-        }
+        classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
         repo.sources[module] = Source(path=path, tree=tree, classes=classes)
     return repo
 
@@ -604,10 +608,7 @@ def load_repo(root: Path, findings: list[Finding]) -> Repo:
 
 def _method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:
     for node in cls.body:
-        if (
-            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.name == name
-        ):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
             return node
     return None
 
@@ -651,11 +652,7 @@ def _self_assignments(func: ast.FunctionDef | None) -> dict[str, ast.AST]:
         return out
     for node in ast.walk(func):
         for target in _assigned(node):
-            if (
-                isinstance(target, ast.Attribute)
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "self"
-            ):
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
                 out.setdefault(target.attr, node.value)
     return out
 
@@ -670,9 +667,7 @@ def _call_name(node: ast.AST) -> str | None:
     return None
 
 
-def _class_attr(
-    repo: Repo, class_name: str, attr: str
-) -> tuple[ast.AST | None, Source | None]:
+def _class_attr(repo: Repo, class_name: str, attr: str) -> tuple[ast.AST | None, Source | None]:
     """Value node of a class-level attribute, searching the repo's class chain."""
     for src, cls in _class_chain(repo, class_name):
         for node in cls.body:
@@ -687,10 +682,7 @@ def _kwarg_name(func: ast.FunctionDef) -> str | None:
 
 
 def _passes_kwargs(call: ast.Call, kwname: str) -> bool:
-    return any(
-        kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id == kwname
-        for kw in call.keywords
-    )
+    return any(kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id == kwname for kw in call.keywords)
 
 
 def _interface_vars(func: ast.FunctionDef) -> tuple[dict[str, ast.AST], list[ast.AST]]:
@@ -701,10 +693,7 @@ def _interface_vars(func: ast.FunctionDef) -> tuple[dict[str, ast.AST], list[ast
         if _assigned(node):
             value = node.value
             is_lookup = False
-            if (
-                isinstance(value, ast.Subscript)
-                and _call_name(value.value) == "ALL_ATTENTION_FUNCTIONS"
-            ):
+            if isinstance(value, ast.Subscript) and _call_name(value.value) == "ALL_ATTENTION_FUNCTIONS":
                 is_lookup = True
                 subscripts.append(value)
             elif (
@@ -725,10 +714,7 @@ def _is_attention_class(cls: ast.ClassDef) -> bool:
     forward = _method(cls, "forward")
     if forward is None:
         return False
-    refs = any(
-        isinstance(n, ast.Name) and n.id == "ALL_ATTENTION_FUNCTIONS"
-        for n in ast.walk(forward)
-    )
+    refs = any(isinstance(n, ast.Name) and n.id == "ALL_ATTENTION_FUNCTIONS" for n in ast.walk(forward))
     return refs or cls.name.endswith("Attention")
 
 
@@ -739,9 +725,7 @@ def _check_config(repo: Repo, findings: list[Finding], native: tuple[set, set]) 
     cfg = repo.config
     archs = cfg.get("architectures") or []
     if not archs or not isinstance(archs, list):
-        findings.append(
-            Finding("TFS002", ERROR, "config.json", 0, "no architectures list")
-        )
+        findings.append(Finding("TFS002", ERROR, "config.json", 0, "no architectures list"))
     model_types, classes = native
     model_type = cfg.get("model_type")
     if model_type and model_type in model_types:
@@ -767,38 +751,18 @@ def _check_config(repo: Repo, findings: list[Finding], native: tuple[set, set]) 
             )
     auto_map = cfg.get("auto_map") or {}
     if "AutoConfig" not in auto_map:
-        findings.append(
-            Finding(
-                "TFS004", ERROR, "config.json", 0, "auto_map has no AutoConfig entry"
-            )
-        )
+        findings.append(Finding("TFS004", ERROR, "config.json", 0, "auto_map has no AutoConfig entry"))
     if "AutoModel" not in auto_map:
-        findings.append(
-            Finding(
-                "TFS005", ERROR, "config.json", 0, "auto_map has no AutoModel entry"
-            )
-        )
+        findings.append(Finding("TFS005", ERROR, "config.json", 0, "auto_map has no AutoModel entry"))
     if not any(k in auto_map for k in HEAD_AUTO_CLASSES):
-        findings.append(
-            Finding(
-                "TFS007", WARNING, "config.json", 0, "auto_map has no head class entry"
-            )
-        )
-    missing = [
-        k
-        for k in ENGINE_CONFIG_FIELDS
-        if cfg.get(k) is None and (cfg.get("text_config") or {}).get(k) is None
-    ]
+        findings.append(Finding("TFS007", WARNING, "config.json", 0, "auto_map has no head class entry"))
+    missing = [k for k in ENGINE_CONFIG_FIELDS if cfg.get(k) is None and (cfg.get("text_config") or {}).get(k) is None]
     hard = [k for k in missing if k in REQUIRED_CONFIG_FIELDS]
     if hard:
-        findings.append(
-            Finding("TFS008", ERROR, "config.json", 0, f"missing {', '.join(hard)}")
-        )
+        findings.append(Finding("TFS008", ERROR, "config.json", 0, f"missing {', '.join(hard)}"))
     soft = [k for k in missing if k not in REQUIRED_CONFIG_FIELDS]
     if soft:
-        findings.append(
-            Finding("TFS008", WARNING, "config.json", 0, f"missing {', '.join(soft)}")
-        )
+        findings.append(Finding("TFS008", WARNING, "config.json", 0, f"missing {', '.join(soft)}"))
 
 
 def _auto_class(repo: Repo, key: str) -> str | None:
@@ -832,11 +796,7 @@ def _modulelist_items(repo: Repo, class_name: str) -> dict[str, list[str]]:
     for _, cls in _class_chain(repo, class_name):
         for attr, value in _self_assignments(_method(cls, "__init__")).items():
             if isinstance(value, ast.Call) and _call_name(value) == "ModuleList":
-                elems = [
-                    _call_name(n)
-                    for n in ast.walk(value)
-                    if isinstance(n, ast.Call) and n is not value
-                ]
+                elems = [_call_name(n) for n in ast.walk(value) if isinstance(n, ast.Call) and n is not value]
                 out[attr] = [e for e in elems if e and repo.cls(e)[1] is not None]
     return out
 
@@ -865,9 +825,7 @@ def _check_attention(repo: Repo, findings: list[Finding]) -> list[str]:
             calls = [
                 n
                 for n in ast.walk(forward)
-                if isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Name)
-                and n.func.id in variables
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in variables
             ]
             where = f"{cls.name}.forward"
             if not calls:
@@ -901,9 +859,7 @@ def _check_attention(repo: Repo, findings: list[Finding]) -> list[str]:
                     )
                 )
             for call in calls[:1]:
-                scaling = next(
-                    (kw.value for kw in call.keywords if kw.arg == "scaling"), None
-                )
+                scaling = next((kw.value for kw in call.keywords if kw.arg == "scaling"), None)
                 ok = (
                     isinstance(scaling, ast.Constant)
                     and isinstance(scaling.value, (int, float))
@@ -1014,10 +970,7 @@ def _check_flag(repo: Repo, findings: list[Finding]) -> None:
     candidates = [base] if base and repo.cls(base)[1] else []
     if not candidates:
         candidates = [
-            c.name
-            for s in repo.sources.values()
-            for c in s.classes.values()
-            if "PreTrainedModel" in _base_names(c)
+            c.name for s in repo.sources.values() for c in s.classes.values() if "PreTrainedModel" in _base_names(c)
         ]
     for name in candidates:
         value, _ = _class_attr(repo, name, "_supports_attention_backend")
@@ -1092,19 +1045,12 @@ def _check_kwargs_chain(
                 )
             )
             continue
-        passes = [
-            n
-            for n in ast.walk(forward)
-            if isinstance(n, ast.Call) and _passes_kwargs(n, kwname)
-        ]
+        passes = [n for n in ast.walk(forward) if isinstance(n, ast.Call) and _passes_kwargs(n, kwname)]
         if name == layer_cls_name:
             modules = _module_tree(repo, name)
             attn_attrs = {a for a, c in modules.items() if c in attention_classes}
             ok = (
-                any(
-                    isinstance(c.func, ast.Attribute) and c.func.attr in attn_attrs
-                    for c in passes
-                )
+                any(isinstance(c.func, ast.Attribute) and c.func.attr in attn_attrs for c in passes)
                 if attn_attrs
                 else bool(passes)
             )
@@ -1174,17 +1120,13 @@ def _resolve_path(repo: Repo, class_name: str, parts: list[str]) -> bool:
     return True
 
 
-def _check_plans(
-    repo: Repo, findings: list[Finding], base: str | None, layer_cls: str | None
-) -> None:
+def _check_plans(repo: Repo, findings: list[Finding], base: str | None, layer_cls: str | None) -> None:
     subs = _sub_config_classes(repo)
     decoder = _decoder_class(repo, base)
     # (config class, the model class its plans are relative to, config.json section)
     towers = [(subs.get("text_config") or _config_class(repo), decoder, "text_config")]
     if subs.get("vision_config"):
-        towers.append(
-            (subs["vision_config"], _tower(repo, base, "vision_tower"), "vision_config")
-        )
+        towers.append((subs["vision_config"], _tower(repo, base, "vision_tower"), "vision_config"))
     for cfg_cls, model_cls, section in towers:
         _check_tp_plan(repo, findings, cfg_cls, model_cls, section)
     _check_pp_plan(repo, findings, towers[0][0], decoder, layer_cls)
@@ -1203,20 +1145,14 @@ def _check_tp_plan(
     base: str | None,
     section: str,
 ) -> None:
-    tp_node, tp_src = (
-        _class_attr(repo, cfg_cls, "base_model_tp_plan") if cfg_cls else (None, None)
-    )
-    tp_plan = _saved_section(repo, section).get("base_model_tp_plan") or _literal(
-        tp_node
-    )
+    tp_node, tp_src = _class_attr(repo, cfg_cls, "base_model_tp_plan") if cfg_cls else (None, None)
+    tp_plan = _saved_section(repo, section).get("base_model_tp_plan") or _literal(tp_node)
     rel = repo.rel(tp_src.path) if tp_src else "config.json"
     line = getattr(tp_node, "lineno", 0)
     if isinstance(tp_plan, dict) and base:
         for pattern, style in tp_plan.items():
             if style not in ENGINE_TP_STYLES:
-                findings.append(
-                    Finding("TFS030", ERROR, rel, line, f"{pattern!r}: style {style!r}")
-                )
+                findings.append(Finding("TFS030", ERROR, rel, line, f"{pattern!r}: style {style!r}"))
             if not _resolve_path(repo, base, pattern.split(".")):
                 findings.append(
                     Finding(
@@ -1236,22 +1172,15 @@ def _check_pp_plan(
     base: str | None,
     layer_cls: str | None,
 ) -> None:
-    pp_node, pp_src = (
-        _class_attr(repo, cfg_cls, "base_model_pp_plan") if cfg_cls else (None, None)
-    )
-    pp_plan = _saved_section(repo, "text_config").get("base_model_pp_plan") or _literal(
-        pp_node
-    )
+    pp_node, pp_src = _class_attr(repo, cfg_cls, "base_model_pp_plan") if cfg_cls else (None, None)
+    pp_plan = _saved_section(repo, "text_config").get("base_model_pp_plan") or _literal(pp_node)
     rel = repo.rel(pp_src.path) if pp_src else "config.json"
     line = getattr(pp_node, "lineno", 0)
     if pp_plan is not None:
         ok = isinstance(pp_plan, dict) and all(
             isinstance(v, (list, tuple))
             and len(v) == 2
-            and all(
-                isinstance(x, (list, tuple)) and all(isinstance(s, str) for s in x)
-                for x in v
-            )
+            and all(isinstance(x, (list, tuple)) and all(isinstance(s, str) for s in x) for x in v)
             for v in pp_plan.values()
         )
         if not ok:
@@ -1289,9 +1218,7 @@ def _check_pp_plan(
                 if outside
                 else f"{len(layer_lists)} ModuleLists of layers"
             )
-            findings.append(
-                Finding("TFS034", ERROR, repo.rel(src.path), line, f"{base}: {what}")
-            )
+            findings.append(Finding("TFS034", ERROR, repo.rel(src.path), line, f"{base}: {what}"))
 
 
 def _check_head(repo: Repo, findings: list[Finding], base: str | None) -> None:
@@ -1310,10 +1237,7 @@ def _check_head(repo: Repo, findings: list[Finding], base: str | None) -> None:
         name = _call_name(value) or ""
         if (
             repo.cls(name)[1] is not None
-            or (
-                isinstance(value.func, ast.Attribute)
-                and _call_name(value.func.value) == "nn"
-            )
+            or (isinstance(value.func, ast.Attribute) and _call_name(value.func.value) == "nn")
             or name
             in (
                 "Linear",
@@ -1361,9 +1285,7 @@ def _check_head(repo: Repo, findings: list[Finding], base: str | None) -> None:
         )
 
 
-def _chain_method(
-    repo: Repo, class_name: str | None, method: str
-) -> ast.FunctionDef | None:
+def _chain_method(repo: Repo, class_name: str | None, method: str) -> ast.FunctionDef | None:
     """The `method` a class runs: its own, or the nearest one up its chain of repo classes."""
     for _, cls in _class_chain(repo, class_name or ""):
         if (found := _method(cls, method)) is not None:
@@ -1372,11 +1294,7 @@ def _chain_method(
 
 
 def _processor_class(repo: Repo) -> str | None:
-    auto_map = (
-        (repo.processor_config or {}).get("auto_map")
-        or repo.config.get("auto_map")
-        or {}
-    )
+    auto_map = (repo.processor_config or {}).get("auto_map") or repo.config.get("auto_map") or {}
     value = auto_map.get("AutoProcessor")
     value = value[0] if isinstance(value, list) else value
     if isinstance(value, str):
@@ -1387,25 +1305,14 @@ def _processor_class(repo: Repo) -> str | None:
 def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> None:
     if not repo.multimodal:
         return
-    if (
-        repo.config.get("image_token_id") is None
-        and repo.config.get("image_token_index") is None
-    ):
-        findings.append(
-            Finding(
-                "TFS054", ERROR, "config.json", 0, "no image_token_id in config.json"
-            )
-        )
+    if repo.config.get("image_token_id") is None and repo.config.get("image_token_index") is None:
+        findings.append(Finding("TFS054", ERROR, "config.json", 0, "no image_token_id in config.json"))
     pc = repo.processor_config
     if pc is not None:
-        image_pc = (
-            pc.get("image_processor")
-            if isinstance(pc.get("image_processor"), dict)
-            else {}
-        )
-        if "AutoProcessor" not in (
-            pc.get("auto_map") or {}
-        ) and "AutoProcessor" not in (repo.config.get("auto_map") or {}):
+        image_pc = pc.get("image_processor") if isinstance(pc.get("image_processor"), dict) else {}
+        if "AutoProcessor" not in (pc.get("auto_map") or {}) and "AutoProcessor" not in (
+            repo.config.get("auto_map") or {}
+        ):
             findings.append(
                 Finding(
                     "TFS057",
@@ -1457,9 +1364,7 @@ def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> 
         for _, cls in _class_chain(repo, processor):
             attrs.update(_self_assignments(_method(cls, "__init__")))
             for node in cls.body:
-                attrs.update(
-                    {t.id: node for t in _assigned(node) if isinstance(t, ast.Name)}
-                )
+                attrs.update({t.id: node for t in _assigned(node) if isinstance(t, ast.Name)})
         missing = [a for a in ("image_token", "image_token_id") if a not in attrs]
         if missing:
             findings.append(
@@ -1476,17 +1381,9 @@ def _check_multimodal(repo: Repo, findings: list[Finding], base: str | None) -> 
         return
     rel = repo.rel(src.path)
     if _chain_method(repo, base, "get_image_features") is None:
-        findings.append(
-            Finding(
-                "TFS053", ERROR, rel, cls.lineno, f"{base} has no get_image_features"
-            )
-        )
+        findings.append(Finding("TFS053", ERROR, rel, cls.lineno, f"{base} has no get_image_features"))
     if _tower(repo, base, "language_model") is None:
-        findings.append(
-            Finding(
-                "TFS055", WARNING, rel, cls.lineno, f"{base} has no self.language_model"
-            )
-        )
+        findings.append(Finding("TFS055", WARNING, rel, cls.lineno, f"{base} has no self.language_model"))
     forward = _chain_method(repo, base, "forward")
     if forward is not None and "pixel_values" not in {a.arg for a in forward.args.args}:
         findings.append(
@@ -1542,9 +1439,7 @@ def _check_checkpoint(repo: Repo, findings: list[Finding]) -> None:
     for name, keys in safetensors_keys(repo.root).items():
         bad = [k for k in keys if not (k.startswith(("model.", "lm_head.")))]
         if bad:
-            shown = ", ".join(bad[:3]) + (
-                f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
-            )
+            shown = ", ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
             findings.append(
                 Finding(
                     "TFS043",
@@ -1564,11 +1459,7 @@ def native_names() -> tuple[set, set]:
     if spec is None or not spec.submodule_search_locations:
         return set(), set()
     root = Path(next(iter(spec.submodule_search_locations))) / "models"
-    model_types = {
-        p.name
-        for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith("_") and p.name != "auto"
-    }
+    model_types = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_") and p.name != "auto"}
     classes: set[str] = set()
     for path in (root / "auto").glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -1616,9 +1507,7 @@ def static_checks(root: Path, native: tuple[set, set] | None = None) -> list[Fin
 def filter_findings(findings: list[Finding], select=None, ignore=None) -> list[Finding]:
     select = set(select or [])
     ignore = set(ignore or [])
-    return [
-        f for f in findings if (not select or f.id in select) and f.id not in ignore
-    ]
+    return [f for f in findings if (not select or f.id in select) and f.id not in ignore]
 
 
 # ---- dynamic checks (import and run the repo's code: only for repos the user trusts) --------------------------------
@@ -1651,12 +1540,8 @@ class _Probe:
     ):
         import torch
 
-        self.calls.append(
-            (getattr(module, "layer_idx", None), kwargs.get("tfs_sentinel"))
-        )
-        cache = kwargs.get(
-            "tfs_cache"
-        )  # an engine-style cache: the probe keeps K/V per layer
+        self.calls.append((getattr(module, "layer_idx", None), kwargs.get("tfs_sentinel")))
+        cache = kwargs.get("tfs_cache")  # an engine-style cache: the probe keeps K/V per layer
         if cache is not None:
             idx = module.layer_idx
             if idx in cache:
@@ -1668,9 +1553,7 @@ class _Probe:
         rep = h // key.shape[1]
         key = key.repeat_interleave(rep, dim=1)
         value = value.repeat_interleave(rep, dim=1)
-        scores = torch.matmul(query, key.transpose(2, 3)) * (
-            scaling if scaling is not None else d**-0.5
-        )
+        scores = torch.matmul(query, key.transpose(2, 3)) * (scaling if scaling is not None else d**-0.5)
         rows = torch.arange(t, device=query.device)[:, None] + (s - t)
         allowed = torch.arange(s, device=query.device)[None, :] <= rows
         segments = kwargs.get("tfs_segments")
@@ -1693,11 +1576,7 @@ def _missing_module():
 
     class Missing(torch.nn.Module):
         def forward(self, *args, **kwargs):
-            return (
-                args[0]
-                if args
-                else kwargs.get("hidden_states", next(iter(kwargs.values())))
-            )
+            return args[0] if args else kwargs.get("hidden_states", next(iter(kwargs.values())))
 
     return Missing()
 
@@ -1738,17 +1617,14 @@ def _first(out):
 
 
 def _maxdiff(a, b) -> float:
-    return (
-        float((a.float() - b.float()).abs().max())
-        if a.shape == b.shape
-        else float("inf")
-    )
+    return float((a.float() - b.float()).abs().max()) if a.shape == b.shape else float("inf")
 
 
-def dynamic_checks(
-    root: Path, select=None, tp: bool = True
-) -> tuple[list[Finding], list[str]]:
-    """Import the repo's code and run the engines' calls on CPU. Returns (findings, ids that ran)."""
+def dynamic_checks(root: Path, select=None, tp: bool = True) -> tuple[list[Finding], list[str], dict[str, str]]:
+    """Import the repo's code and run the engines' calls on CPU.
+
+    Returns (findings, ids that ran, {id: why it did not run}): every selected id is in exactly one of the last two.
+    """
     import tempfile
 
     import torch
@@ -1757,12 +1633,23 @@ def dynamic_checks(
     root = Path(root)
     findings: list[Finding] = []
     ran: list[str] = []
+    skipped: dict[str, str] = {}
     wanted = set(select or DYNAMIC_IDS)
-    if not tp:
-        wanted.discard("TFS109")
 
     def fail(check_id: str, message: str) -> None:
         findings.append(Finding(check_id, ERROR, "(dynamic)", 0, message))
+
+    def skip(check_id: str, reason: str) -> None:
+        wanted.discard(check_id)
+        skipped[check_id] = reason
+
+    def done() -> tuple[list[Finding], list[str], dict[str, str]]:
+        for check_id in sorted(wanted - set(ran) - set(skipped)):
+            skipped[check_id] = "did not run: a check it builds on failed (see the errors reported)"
+        return findings, ran, skipped
+
+    if not tp and "TFS109" in wanted:
+        skip("TFS109", "the 2-process tensor-parallel run was switched off (--no-tp)")
 
     try:
         config = AutoConfig.from_pretrained(root, trust_remote_code=True)
@@ -1774,7 +1661,8 @@ def dynamic_checks(
             "TFS100",
             f"AutoModel.from_config on the meta device failed: {type(err).__name__}: {err}",
         )
-        return findings, ["TFS100"]
+        ran.append("TFS100")
+        return done()
 
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     n_layers = text.num_hidden_layers
@@ -1789,21 +1677,17 @@ def dynamic_checks(
             source = root
         else:  # no weights: random ones, saved like a real checkpoint
             source = work / f"random-{uuid.uuid4().hex[:12]}"
-            _head_auto_class(config).from_config(
-                config, trust_remote_code=True
-            ).save_pretrained(source)
+            _head_auto_class(config).from_config(config, trust_remote_code=True).save_pretrained(source)
             for code in root.glob("*.py"):
                 shutil.copy(code, source / code.name)
         try:
-            base = AutoModel.from_pretrained(
-                source, trust_remote_code=True, dtype=torch.float32
-            ).eval()
+            base = AutoModel.from_pretrained(source, trust_remote_code=True, dtype=torch.float32).eval()
         except Exception as err:  # noqa: BLE001 - any failure here is the finding
             fail(
                 "TFS100",
                 f"AutoModel.from_pretrained failed: {type(err).__name__}: {err}",
             )
-            return findings, ran
+            return done()
         g = torch.Generator().manual_seed(0)
         ids = torch.randint(3, min(vocab, 1000), (1, 12), generator=g)
 
@@ -1839,7 +1723,12 @@ def dynamic_checks(
             # The packed/decode probe rides on kwargs reaching attention once per layer: when TFS101 or
             # TFS102 failed it cannot tell anything about positions, so it does not run.
             probe_ok = not any(f.id in ("TFS101", "TFS102") for f in findings)
-            if "TFS103" in wanted and probe_ok:
+            if "TFS103" in wanted and not probe_ok:
+                skip(
+                    "TFS103",
+                    "needs keyword arguments to reach the attention once per layer, which TFS101/TFS102 found broken",
+                )
+            if "TFS103" in wanted:
                 ran.append("TFS103")
                 _set_attn(base, ENGINE)
                 a, b = ids[:, :5], ids[:, 5:]
@@ -1921,9 +1810,7 @@ def dynamic_checks(
                 outs = {}
                 for impl in ("eager", "sdpa", PROBE):
                     _set_attn(base, impl)
-                    outs[impl] = _first(
-                        base(input_ids=batch, attention_mask=mask, use_cache=False)
-                    )
+                    outs[impl] = _first(base(input_ids=batch, attention_mask=mask, use_cache=False))
                 keep = mask.bool()
                 for impl in ("sdpa", PROBE):
                     diff = _maxdiff(outs["eager"][keep], outs[impl][keep])
@@ -1935,13 +1822,11 @@ def dynamic_checks(
             _set_attn(base, "eager")
 
         head, head_error = None, None
-        if wanted & {"TFS105", "TFS109"}:
+        if wanted & {"TFS105", "TFS109", "TFS111"}:
             try:
                 head = (
                     _head_auto_class(config)
-                    .from_pretrained(
-                        source, trust_remote_code=True, dtype=torch.float32
-                    )
+                    .from_pretrained(source, trust_remote_code=True, dtype=torch.float32)
                     .eval()
                 )
             except (ValueError, KeyError, OSError) as err:
@@ -1952,6 +1837,12 @@ def dynamic_checks(
                 fail("TFS105", head_error)
             else:
                 _check_kv_cache(head, ids, fail)
+        if "TFS111" in wanted:
+            ran.append("TFS111")
+            if head is None:
+                fail("TFS111", head_error)
+            else:
+                _check_generate(head, text, fail)
         if "TFS106" in wanted:
             ran.append("TFS106")
             fresh = AutoModel.from_config(config, trust_remote_code=True)
@@ -1974,23 +1865,17 @@ def dynamic_checks(
             base.save_pretrained(roundtrip)
             for code in root.glob("*.py"):
                 shutil.copy(code, roundtrip / code.name)
-            again = AutoModel.from_pretrained(
-                roundtrip, trust_remote_code=True, dtype=torch.float32
-            ).eval()
+            again = AutoModel.from_pretrained(roundtrip, trust_remote_code=True, dtype=torch.float32).eval()
             _set_attn(again, "eager")
             sd1, sd2 = base.state_dict(), again.state_dict()
-            if sorted(sd1) != sorted(sd2) or any(
-                not torch.equal(sd1[k], sd2[k]) for k in sd1
-            ):
+            if sorted(sd1) != sorted(sd2) or any(not torch.equal(sd1[k], sd2[k]) for k in sd1):
                 fail(
                     "TFS107",
                     "state dict changed across save_pretrained/from_pretrained",
                 )
             else:
                 with torch.no_grad():
-                    if not torch.equal(
-                        _first(base(input_ids=ids)), _first(again(input_ids=ids))
-                    ):
+                    if not torch.equal(_first(base(input_ids=ids)), _first(again(input_ids=ids))):
                         fail(
                             "TFS107",
                             "outputs changed across save_pretrained/from_pretrained",
@@ -1998,20 +1883,31 @@ def dynamic_checks(
         if "TFS108" in wanted:
             ran.append("TFS108")
             _check_tp_coverage(base, text, fail)
-        if root.joinpath("processor_config.json").is_file() or hasattr(
-            config, "vision_config"
-        ):
-            _check_multimodal_dynamic(root, base, config, wanted, ran, fail)
+        if root.joinpath("processor_config.json").is_file() or hasattr(config, "vision_config"):
+            # the image prompt's generate() check, unless TFS111 already failed on text
+            gen_head = head if "TFS111" in ran and not any(f.id == "TFS111" for f in findings) else None
+            _check_multimodal_dynamic(root, base, gen_head, config, wanted, ran, fail, skip)
+        else:
+            for check_id in MM_IDS:
+                if check_id in wanted:
+                    skip(check_id, "the repo is text-only (no vision_config, no processor_config.json)")
         if "TFS110" in wanted:
-            ran.append("TFS110")
-            _check_pp_split(base, ids, fail)
+            reason = _check_pp_split(base, ids, fail)
+            if reason:
+                skip("TFS110", reason)
+            else:
+                ran.append("TFS110")
         if "TFS109" in wanted:
-            ran.append("TFS109")
             if head is None:
+                ran.append("TFS109")
                 fail("TFS109", head_error)
             else:
-                _check_tp_run(source, head, ids, work, fail)
-    return findings, ran
+                reason = _check_tp_run(source, head, ids, work, fail)
+                if reason:
+                    skip("TFS109", reason)
+                else:
+                    ran.append("TFS109")
+    return done()
 
 
 # Image sizes (height, width) the multimodal checks use: vLLM profiles memory with 10000x10000.
@@ -2041,8 +1937,9 @@ def _feature_matrix(features):
     return features.reshape(-1, features.shape[-1])
 
 
-def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> None:
-    """The processor and the image path, driven as vLLM and SGLang drive them."""
+def _check_multimodal_dynamic(root: Path, base, head, config, wanted, ran, fail, skip) -> None:
+    """The processor and the image path, driven as vLLM and SGLang drive them; `head` (or None) also generates from
+    an image prompt for TFS111."""
     import numpy as np
     import torch
     from PIL import Image
@@ -2058,6 +1955,9 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
             "TFS120",
             f"AutoProcessor.from_pretrained failed: {type(err).__name__}: {err}",
         )
+        for check_id in MM_IDS[1:]:
+            if check_id in wanted:
+                skip(check_id, "needs the processor, which does not load (TFS120)")
         return
     token = getattr(processor, "image_token", None)
     token_id = getattr(config, "image_token_id", None)
@@ -2066,6 +1966,9 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
             "TFS120",
             "the processor has no image_processor or image_token, or the config no image_token_id",
         )
+        for check_id in MM_IDS[1:]:
+            if check_id in wanted:
+                skip(check_id, "needs the processor's image_token and the config's image_token_id (TFS120)")
         return
     ran.extend(i for i in MM_IDS[1:] if i in wanted)
     rng = np.random.default_rng(0)
@@ -2121,9 +2024,7 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
                         f"{where}: num_image_patches {patches}, pixel_values has {rows} rows",
                     )
         with torch.no_grad():
-            features = base.get_image_features(
-                inputs["pixel_values"], return_dict=True
-            ).pooler_output
+            features = base.get_image_features(inputs["pixel_values"], return_dict=True).pooler_output
         feature_rows = int(_feature_matrix(features).shape[0])
         if feature_rows != placeholders:
             fail(
@@ -2166,9 +2067,7 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
                     f"forward(pixel_values=...) failed: {type(err).__name__}: {err}",
                 )
                 return
-            features = base.get_image_features(
-                inputs["pixel_values"], return_dict=True
-            ).pooler_output
+            features = base.get_image_features(inputs["pixel_values"], return_dict=True).pooler_output
             features = _feature_matrix(features)
             embeds = base.get_input_embeddings()(ids).clone()
             mask = ids == token_id
@@ -2179,35 +2078,133 @@ def _check_multimodal_dynamic(root: Path, base, config, wanted, ran, fail) -> No
                 )
                 return
             embeds[mask] = features.to(embeds.dtype)  # what vLLM does with the features
-            by_hand = _first(
-                base(inputs_embeds=embeds, use_cache=False, return_dict=False)
-            )
+            by_hand = _first(base(inputs_embeds=embeds, use_cache=False, return_dict=False))
         if not torch.equal(merged, by_hand):
             fail(
                 "TFS125",
                 f"forward(pixel_values) and inputs_embeds merged by hand differ by {_maxdiff(merged, by_hand):.3g}",
             )
+    if head is not None:
+        problem = generate_mismatch(
+            head, ids, torch.ones_like(ids), pixel_values=inputs["pixel_values"].to(head.dtype)
+        )
+        if problem:
+            fail("TFS111", f"a prompt with 3 images: {problem}")
+
+
+def cache_argument(model) -> str:
+    """The name under which `model`'s forward takes the KV cache: `cache` (transformers >= 5.24's name) when its
+    signature has it, else `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _check_kv_cache(model, ids, fail) -> None:
     import torch
+    from transformers import DynamicCache
 
+    name = cache_argument(model)
     with torch.no_grad():
         full = model(input_ids=ids, use_cache=False).logits
-        out = model(input_ids=ids[:, :4], use_cache=True)
-        steps, cache = [out.logits], out.past_key_values
+        cache = DynamicCache(config=model.config)
+        steps = [model(input_ids=ids[:, :4], use_cache=True, **{name: cache}).logits]
         for t in range(4, ids.shape[1]):
-            out = model(
-                input_ids=ids[:, t : t + 1], past_key_values=cache, use_cache=True
-            )
-            steps.append(out.logits)
-            cache = out.past_key_values
+            steps.append(model(input_ids=ids[:, t : t + 1], use_cache=True, **{name: cache}).logits)
     diff = _maxdiff(torch.cat(steps, dim=1), full)
     if diff > ATOL:
         fail(
             "TFS105",
-            f"incremental decoding differs from the full forward by {diff:.3g}",
+            f"incremental decoding (cache passed as `{name}`) differs from the full forward by {diff:.3g}",
         )
+
+
+# A step where the no-cache reference's two best logits are closer than this is a tie: either token is right.
+GREEDY_TIE = 1e-4
+
+
+def greedy_without_cache(model, input_ids, attention_mask, max_new_tokens: int, **inputs):
+    """Greedy decoding that runs the whole sequence at every step, with no KV cache: the reference `generate()` must
+    reproduce. Positions follow the attention mask, as `generate()` derives them for left-padded rows.
+
+    Returns (sequences, margins): the prompt plus `max_new_tokens` tokens per row, and per step and row the gap
+    between the two best logits.
+    """
+    import torch
+
+    ids, mask, margins = input_ids, attention_mask, []
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            logits = (
+                model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=False, **inputs)
+                .logits[:, -1]
+                .float()
+            )
+            top = logits.topk(2, dim=-1).values
+            margins.append((top[:, 0] - top[:, 1]).tolist())
+            next_token = logits.argmax(-1, keepdim=True)
+            ids = torch.cat([ids, next_token], dim=-1)
+            mask = torch.cat([mask, torch.ones_like(next_token)], dim=-1)
+    return ids, margins
+
+
+def generate_mismatch(model, input_ids, attention_mask, max_new_tokens: int = 8, **inputs) -> str | None:
+    """Compare `model.generate()` (greedy, with its KV cache, driven by the installed transformers) with
+    `greedy_without_cache`. Returns None when every row agrees (ties allowed), else a one-line description."""
+    import torch
+    import transformers
+
+    with torch.no_grad():
+        got = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=max_new_tokens,
+            **inputs,
+        )
+    want, margins = greedy_without_cache(model, input_ids, attention_mask, max_new_tokens, **inputs)
+    start = input_ids.shape[1]
+    for row in range(input_ids.shape[0]):
+        a, b = got[row, start:].tolist(), want[row, start:].tolist()
+        step = first_difference(a, b)
+        if step is None or (step < len(margins) and margins[step][row] < GREEDY_TIE):
+            continue
+        return (
+            f"under transformers {transformers.__version__}, generate() gave {a} for row {row} where greedy decoding"
+            f" without a cache gives {b} (first difference at step {step})"
+        )
+    return None
+
+
+def first_difference(a: list, b: list) -> int | None:
+    """Index of the first position where two token lists differ (or where the shorter ends), None if equal."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def _check_generate(model, text_config, fail) -> None:
+    """generate() against the no-cache greedy loop: one prompt, then a left-padded batch of two."""
+    import torch
+
+    g = torch.Generator().manual_seed(2)
+    vocab = min(text_config.vocab_size, 1000)
+    pad = text_config.pad_token_id if isinstance(text_config.pad_token_id, int) else 0
+    single = torch.randint(3, vocab, (1, 9), generator=g)
+    batch = torch.randint(3, vocab, (2, 9), generator=g)
+    mask = torch.ones_like(batch)
+    batch[1, :3], mask[1, :3] = pad, 0
+    for what, ids, attention_mask in (
+        ("one prompt", single, torch.ones_like(single)),
+        ("a left-padded batch", batch, mask),
+    ):
+        problem = generate_mismatch(model, ids, attention_mask)
+        if problem:
+            fail("TFS111", f"{what}: {problem}")
+            return
 
 
 def _check_tp_coverage(base, text_config, fail) -> None:
@@ -2216,22 +2213,16 @@ def _check_tp_coverage(base, text_config, fail) -> None:
     import torch
 
     # transformers merges the towers' plans with their prefixes (`language_model.`, `vision_tower.`)
-    plan = dict(getattr(base, "tp_plan", None) or {}) or dict(
-        getattr(text_config, "base_model_tp_plan", None) or {}
-    )
+    plan = dict(getattr(base, "tp_plan", None) or {}) or dict(getattr(text_config, "base_model_tp_plan", None) or {})
     if not plan:
         fail("TFS108", "the config has no base_model_tp_plan")
         return
-    regexes = {
-        p: re.compile("^" + re.escape(p).replace(r"\*", r"\d+") + "$") for p in plan
-    }
+    regexes = {p: re.compile("^" + re.escape(p).replace(r"\*", r"\d+") + "$") for p in plan}
     names = [n for n, _ in base.named_modules()]
     for pattern, rx in regexes.items():
         if not any(rx.match(n) for n in names):
             fail("TFS108", f"pattern {pattern!r} matches no module")
-    layer_lists = [
-        n for n, m in base.named_modules() if n and isinstance(m, torch.nn.ModuleList)
-    ]
+    layer_lists = [n for n, m in base.named_modules() if n and isinstance(m, torch.nn.ModuleList)]
     for name, module in base.named_modules():
         in_layers = any(name.startswith(f"{ll}.") for ll in layer_lists)
         matched = any(rx.match(name) for rx in regexes.values())
@@ -2239,39 +2230,30 @@ def _check_tp_coverage(base, text_config, fail) -> None:
             fail("TFS108", f"nn.Linear {name} is matched by no tp plan pattern")
 
 
-def _check_pp_split(model, ids, fail) -> None:
+def _check_pp_split(model, ids, fail) -> str | None:
+    """Run the forward as two pipeline stages. Returns why it could not run, or None when it ran."""
     import torch
 
     # The split applies to the decoder: the base model itself, or its `language_model` (vLLM follows the
     # composite model's prefixed plan there). The forward still goes through the base model.
     base = getattr(model, "language_model", None) or model
-    lists = [
-        (n, m) for n, m in base.named_children() if isinstance(m, torch.nn.ModuleList)
-    ]
-    plan = dict(
-        getattr(base.config.get_text_config(), "base_model_pp_plan", None) or {}
-    )
+    lists = [(n, m) for n, m in base.named_children() if isinstance(m, torch.nn.ModuleList)]
+    plan = dict(getattr(base.config.get_text_config(), "base_model_pp_plan", None) or {})
     if len(lists) != 1:
         fail(
             "TFS110",
             f"the base model has {len(lists)} nn.ModuleList children, pipeline parallelism needs exactly one",
         )
-        return
+        return None
     layers_name, layers = lists[0]
     if not layers:
-        return
-    embed = next(
-        (k for k in plan if k != layers_name and plan[k][0] == ["input_ids"]), None
-    )
+        return "the layer list is empty: nothing to split into pipeline stages"
+    embed = next((k for k in plan if k != layers_name and plan[k][0] == ["input_ids"]), None)
     norm = next((k for k in plan if k not in (layers_name, embed)), None)
-    k = (
-        len(layers) + 1
-    ) // 2  # stage 0: layers[:k] (+ embeddings); stage 1: layers[k:] + norm
+    k = (len(layers) + 1) // 2  # stage 0: layers[:k] (+ embeddings); stage 1: layers[k:] + norm
     pos = torch.arange(ids.shape[1])[None]
     with torch.no_grad():
-        full = _first(
-            model(input_ids=ids, position_ids=pos, use_cache=False, return_dict=False)
-        )
+        full = _first(model(input_ids=ids, position_ids=pos, use_cache=False, return_dict=False))
         saved = list(layers)
         saved_norm = getattr(base, norm) if norm else None
         try:
@@ -2279,11 +2261,7 @@ def _check_pp_split(model, ids, fail) -> None:
                 layers[i] = _missing_module()
             if norm:
                 setattr(base, norm, _missing_module())
-            hidden = _first(
-                model(
-                    input_ids=ids, position_ids=pos, use_cache=False, return_dict=False
-                )
-            )
+            hidden = _first(model(input_ids=ids, position_ids=pos, use_cache=False, return_dict=False))
             for i in range(len(layers)):
                 layers[i] = saved[i] if i >= k else _missing_module()
             if norm:
@@ -2307,6 +2285,7 @@ def _check_pp_split(model, ids, fail) -> None:
             "TFS110",
             f"two pipeline stages passing only hidden_states differ from the full forward by {diff:.3g}",
         )
+    return None
 
 
 TP_WORKER = """
@@ -2326,8 +2305,11 @@ torch.distributed.destroy_process_group()
 """
 
 
-def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
-    """`model` is the unsharded head model the 2-process run is compared with."""
+def _check_tp_run(source: Path, model, ids, work: Path, fail) -> str | None:
+    """Shard the head model over 2 gloo processes with its tp plan and compare with `model`, the unsharded one.
+
+    Returns why the run could not happen, or None when it ran (its finding, if any, goes through `fail`).
+    """
     import socket
     import subprocess
 
@@ -2341,8 +2323,12 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
         heads += ((saved.get("vision_config") or {}).get("num_attention_heads"),)
     except (OSError, ValueError):
         pass
-    if heads and any(h is not None and h % 2 for h in heads):
-        return  # odd head counts cannot be split over 2 ranks; nothing to compare
+    odd = [h for h in heads or () if h is not None and h % 2]
+    if odd:
+        return (
+            f"attention head counts {[h for h in heads if h is not None]} include an odd one ({odd[0]}): they cannot "
+            "be split over 2 ranks, the smallest tensor-parallel run"
+        )
     script = work / "tp_worker.py"
     script.write_text(TP_WORKER)
     torch.save(ids, work / "ids.pt")
@@ -2366,13 +2352,11 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
         str(work / "tp.pt"),
         _head_auto_class(model.config).__name__,
     ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, timeout=600, check=False
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     if proc.returncode != 0 or not (work / "tp.pt").exists():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         fail("TFS109", f"2-process tensor-parallel run failed: {' | '.join(tail)}")
-        return
+        return None
     sharded = torch.load(work / "tp.pt")
     with torch.no_grad():
         full = model(input_ids=ids).logits
@@ -2382,6 +2366,7 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> None:
             "TFS109",
             f"tensor-parallel logits differ from the unsharded model by {diff:.3g}",
         )
+    return None
 
 
 def check(
@@ -2395,17 +2380,12 @@ def check(
     report = Report(repo=str(root))
     report.findings = static_checks(root)
     report.ran = list(STATIC_IDS)
-    if trust_remote_code and not any(
-        f.id in ("TFS001", "TFS010") for f in report.findings
-    ):
-        wanted = [
-            i
-            for i in DYNAMIC_IDS
-            if (not select or i in select) and i not in set(ignore or [])
-        ]
+    if trust_remote_code and not any(f.id in ("TFS001", "TFS010") for f in report.findings):
+        wanted = [i for i in DYNAMIC_IDS if (not select or i in select) and i not in set(ignore or [])]
         if wanted:
-            dyn, ran = dynamic_checks(root, select=wanted, tp=tp)
+            dyn, ran, skipped = dynamic_checks(root, select=wanted, tp=tp)
             report.findings += dyn
             report.ran += ran
+            report.skipped.update(skipped)
     report.findings = filter_findings(report.findings, select, ignore)
     return report

@@ -1,7 +1,7 @@
 """The real engines serve this repo through their Transformers backend, with transformers' greedy output.
 
-Each test runs where its engine is importable (vLLM: CPU or GPU; SGLang: GPU) and is skipped with the precise
-reason elsewhere. Select them with `pytest -m engine`.
+Each test runs where its engine is importable (vLLM: CPU or GPU, tensor parallel 2 included; SGLang: GPU) and is
+skipped with the precise reason elsewhere. Select them with `pytest -m engine`.
 """
 
 import json
@@ -25,6 +25,7 @@ from harness import (
     vllm_server_cmd,
 )
 
+
 pytestmark = pytest.mark.engine
 
 PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
@@ -47,20 +48,14 @@ def chat_reference(repo, platform) -> Sequence:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(repo)
-    prompt = tokenizer.apply_chat_template(
-        MESSAGES, add_generation_prompt=True, tokenize=True, return_dict=True
-    )
-    return transformers_greedy(repo, platform, [list(prompt["input_ids"])], MAX_TOKENS)[
-        0
-    ]
+    prompt = tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=True, return_dict=True)
+    return transformers_greedy(repo, platform, [list(prompt["input_ids"])], MAX_TOKENS)[0]
 
 
 def run_offline(engine: str, repo: Path, platform, tmp_path: Path, tp: int = 1) -> dict:
     args = [engine, str(repo), json.dumps(PROMPTS), str(MAX_TOKENS), str(tp)]
-    proc, result = run_engine_runner(repo, args, engine_env(repo, platform, tmp_path))
-    assert result is not None, (
-        f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-    )
+    proc, result = run_engine_runner(repo, args, engine_env(repo, platform, tmp_path, tp))
+    assert result is not None, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
     return result
 
 
@@ -80,9 +75,9 @@ def http_json(url: str, payload: dict) -> dict:
         return json.loads(resp.read())
 
 
-def skip_unless(engine, text_config_json, platform, gpus_needed=0):
+def skip_unless(engine, text_config_json, platform, tp=1):
     reason = engine_skip_reason(
-        engine, platform, text_config_json["head_dim"], gpus_needed
+        engine, platform, text_config_json["head_dim"], tp, text_config_json["num_attention_heads"]
     )
     if reason:
         pytest.skip(reason)
@@ -92,14 +87,10 @@ def skip_unless(engine, text_config_json, platform, gpus_needed=0):
 
 
 @pytest.mark.parametrize("tp", [1, 2], ids=["tp1", "tp2"])
-def test_vllm_offline_greedy_matches_transformers(
-    repo, text_config_json, platform, reference, tmp_path, tp
-):
-    skip_unless("vllm", text_config_json, platform, gpus_needed=tp if tp > 1 else 0)
+def test_vllm_offline_greedy_matches_transformers(repo, text_config_json, platform, reference, tmp_path, tp):
+    skip_unless("vllm", text_config_json, platform, tp)
     result = run_offline("vllm", repo, platform, tmp_path, tp)
-    print(
-        f"vLLM {result['version']} on {result['device']} ({result['dtype']}), tp={tp}: {result['architectures']}"
-    )
+    print(f"vLLM {result['version']} on {result['device']} ({result['dtype']}), tp={tp}: {result['architectures']}")
     assert result["transformers_backend"] is True, (
         f"vLLM did not use its Transformers backend: {result['architectures']}"
     )
@@ -108,9 +99,7 @@ def test_vllm_offline_greedy_matches_transformers(
 
 def test_vllm_openai_server(repo, text_config_json, platform, reference, tmp_path):
     skip_unless("vllm", text_config_json, platform)
-    pytest.importorskip(
-        "openai", reason="the OpenAI client is not installed: pip install openai"
-    )
+    pytest.importorskip("openai", reason="the OpenAI client is not installed: pip install openai")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = vllm_server_cmd(repo, port, platform)
@@ -137,13 +126,8 @@ def test_vllm_openai_server(repo, text_config_json, platform, reference, tmp_pat
             )
             choice = out["choices"][0]
             tokens = [int(t.split(":")[1]) for t in choice["logprobs"]["tokens"]]
-            steps = [
-                {int(k.split(":")[1]): v for k, v in s.items()}
-                for s in choice["logprobs"]["top_logprobs"]
-            ]
-            problem = compare(
-                ref, Sequence(tokens=tokens, top_logprobs=steps), platform.exact
-            )
+            steps = [{int(k.split(":")[1]): v for k, v in s.items()} for s in choice["logprobs"]["top_logprobs"]]
+            problem = compare(ref, Sequence(tokens=tokens, top_logprobs=steps), platform.exact)
             assert problem is None, problem
 
         # Chat through the repo's chat template, with the official OpenAI client; tokens compared as ids.
@@ -161,16 +145,11 @@ def test_vllm_openai_server(repo, text_config_json, platform, reference, tmp_pat
         )
         content = chat.choices[0].logprobs.content
         chat_tokens = [int(item.token.split(":")[1]) for item in content]
-        chat_steps = [
-            {int(t.token.split(":")[1]): t.logprob for t in item.top_logprobs}
-            for item in content
-        ]
+        chat_steps = [{int(t.token.split(":")[1]): t.logprob for t in item.top_logprobs} for item in content]
         assert isinstance(chat.choices[0].message.content, str)
 
     chat_ref = chat_reference(repo, platform)
-    problem = compare(
-        chat_ref, Sequence(tokens=chat_tokens, top_logprobs=chat_steps), platform.exact
-    )
+    problem = compare(chat_ref, Sequence(tokens=chat_tokens, top_logprobs=chat_steps), platform.exact)
     assert problem is None, f"chat: {problem}"
 
 
@@ -178,14 +157,10 @@ def test_vllm_openai_server(repo, text_config_json, platform, reference, tmp_pat
 
 
 @pytest.mark.parametrize("tp", [1, 2], ids=["tp1", "tp2"])
-def test_sglang_offline_greedy_matches_transformers(
-    repo, text_config_json, platform, reference, tmp_path, tp
-):
-    skip_unless("sglang", text_config_json, platform, gpus_needed=tp if tp > 1 else 0)
+def test_sglang_offline_greedy_matches_transformers(repo, text_config_json, platform, reference, tmp_path, tp):
+    skip_unless("sglang", text_config_json, platform, tp)
     result = run_offline("sglang", repo, platform, tmp_path, tp)
-    print(
-        f"SGLang {result['version']} on {result['device']} ({result['dtype']}), tp={tp}"
-    )
+    print(f"SGLang {result['version']} on {result['device']} ({result['dtype']}), tp={tp}")
     assert_matches(reference, result["sequences"], platform.exact)
 
 

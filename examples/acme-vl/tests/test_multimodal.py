@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conformance import generate_mismatch
 from harness import (
     Sequence,
     compare,
@@ -21,6 +22,7 @@ from harness import (
     transformers_image_greedy,
 )
 from transformers import AutoModelForImageTextToText, AutoProcessor
+
 
 IMAGE_TOKEN = "<|image|>"
 # (height, width, seed): different sizes and aspect ratios, one of them smaller than the model's input.
@@ -35,9 +37,7 @@ def processor(repo):
 
 @pytest.fixture(scope="module")
 def model(repo, needs_weights):
-    return AutoModelForImageTextToText.from_pretrained(
-        repo, trust_remote_code=True, dtype=torch.float32
-    ).eval()
+    return AutoModelForImageTextToText.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32).eval()
 
 
 def chat(processor, num_images: int) -> str:
@@ -50,9 +50,7 @@ def chat(processor, num_images: int) -> str:
 def test_auto_classes_load_the_repo(processor, model, config_json):
     auto_map = config_json["auto_map"]
     assert type(processor).__name__ == auto_map["AutoProcessor"].split(".")[-1]
-    assert (
-        type(model).__name__ == auto_map["AutoModelForImageTextToText"].split(".")[-1]
-    )
+    assert type(model).__name__ == auto_map["AutoModelForImageTextToText"].split(".")[-1]
     assert processor.image_token == IMAGE_TOKEN
     assert processor.image_token_id == config_json["image_token_id"]
 
@@ -63,16 +61,25 @@ def test_chat_with_images_generates(processor, model, num_images):
     prompt = chat(processor, num_images)
     assert prompt.count(IMAGE_TOKEN) == num_images
     inputs = processor(text=prompt, images=images, return_tensors="pt")
-    counts = processor._get_num_multimodal_tokens(
-        image_sizes=[[im.height, im.width] for im in images]
-    )
+    counts = processor._get_num_multimodal_tokens(image_sizes=[[im.height, im.width] for im in images])
     placeholders = int((inputs["input_ids"] == processor.image_token_id).sum())
     assert placeholders == sum(counts.num_image_tokens)
     assert inputs["pixel_values"].shape[0] == sum(counts.num_image_patches)
-    out = model.generate(
-        **inputs, max_new_tokens=MAX_TOKENS, min_new_tokens=MAX_TOKENS, do_sample=False
-    )
+    out = model.generate(**inputs, max_new_tokens=MAX_TOKENS, min_new_tokens=MAX_TOKENS, do_sample=False)
     assert out.shape == (1, inputs["input_ids"].shape[1] + MAX_TOKENS)
+
+
+def test_generate_with_images_equals_greedy_decoding_without_cache(processor, model):
+    # With the KV cache `generate()` passes the pixels on the first step only; without it every step re-reads them.
+    inputs = processor(text=chat(processor, 3), images=[noise_image(*spec) for spec in IMAGES], return_tensors="pt")
+    problem = generate_mismatch(
+        model,
+        inputs["input_ids"],
+        inputs["attention_mask"],
+        max_new_tokens=MAX_TOKENS,
+        pixel_values=inputs["pixel_values"],
+    )
+    assert problem is None, problem
 
 
 def test_generated_tokens_depend_on_the_image(processor, model):
@@ -81,9 +88,7 @@ def test_generated_tokens_depend_on_the_image(processor, model):
     prompt = chat(processor, 1)
     answers = set()
     for spec in IMAGES:
-        inputs = processor(
-            text=prompt, images=[noise_image(*spec)], return_tensors="pt"
-        )
+        inputs = processor(text=prompt, images=[noise_image(*spec)], return_tensors="pt")
         out = model.generate(**inputs, max_new_tokens=MAX_TOKENS, do_sample=False)
         answers.add(tuple(out[0, inputs["input_ids"].shape[1] :].tolist()))
     assert len(answers) > 1
@@ -92,17 +97,11 @@ def test_generated_tokens_depend_on_the_image(processor, model):
 def test_pixels_reach_the_model_on_the_first_step_only(processor, model):
     seen = []
     hook = model.model.register_forward_pre_hook(
-        lambda _module, _args, kwargs: seen.append(
-            kwargs.get("pixel_values") is not None
-        ),
+        lambda _module, _args, kwargs: seen.append(kwargs.get("pixel_values") is not None),
         with_kwargs=True,
     )
     try:
-        inputs = processor(
-            text=chat(processor, 1),
-            images=[noise_image(*IMAGES[0])],
-            return_tensors="pt",
-        )
+        inputs = processor(text=chat(processor, 1), images=[noise_image(*IMAGES[0])], return_tensors="pt")
         model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     finally:
         hook.remove()
@@ -112,20 +111,12 @@ def test_pixels_reach_the_model_on_the_first_step_only(processor, model):
 # ---- the real engines on an image prompt ----------------------------------------------------------------------------
 
 
-def run_image_prompt(
-    engine: str, repo: Path, platform, prompt: str, tmp_path: Path
-) -> Sequence:
+def run_image_prompt(engine: str, repo: Path, platform, prompt: str, tmp_path: Path) -> Sequence:
     args = [f"{engine}-image", str(repo), prompt, json.dumps(IMAGES), str(MAX_TOKENS)]
     proc, result = run_engine_runner(repo, args, engine_env(repo, platform, tmp_path))
-    assert result is not None, (
-        f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-    )
-    print(
-        f"{engine} {result['version']} on {result['device']} ({result['dtype']}): {result.get('architectures')}"
-    )
-    assert result["transformers_backend"] is True, (
-        f"{engine} did not use its Transformers backend"
-    )
+    assert result is not None, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+    print(f"{engine} {result['version']} on {result['device']} ({result['dtype']}): {result.get('architectures')}")
+    assert result["transformers_backend"] is True, f"{engine} did not use its Transformers backend"
     return engine_sequence(result["sequences"][0])
 
 
@@ -144,11 +135,7 @@ def test_engine_serves_an_image_prompt_like_transformers(
     if reason:
         pytest.skip(reason)
     reference = transformers_image_greedy(
-        repo,
-        platform,
-        image_prompt,
-        [noise_image(*spec) for spec in IMAGES],
-        MAX_TOKENS,
+        repo, platform, image_prompt, [noise_image(*spec) for spec in IMAGES], MAX_TOKENS
     )
     got = run_image_prompt(engine, repo, platform, image_prompt, tmp_path)
     problem = compare(reference, got, platform.exact)

@@ -1,3 +1,4 @@
+{%- include "license_header.py" %}
 """{{ cookiecutter.class_prefix }}: a vision-language model that vLLM and SGLang serve through their Transformers backend.
 
 How the engines use this file (read this before changing it):
@@ -16,26 +17,30 @@ How the engines use this file (read this before changing it):
 """
 
 from collections.abc import Callable
-from typing import ClassVar
 
 import torch
 from torch import nn
-from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation import GenerationMixin
 from transformers.masking_utils import create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, CausalLMOutputWithPast
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils import TransformersKwargs, auto_docstring, can_return_tuple
+from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
 
 from .{{ cookiecutter.configuration_module }} import (
     {{ cookiecutter.config_class }},
     {{ cookiecutter.text_config_class }},
     {{ cookiecutter.vision_config_class }},
 )
+
+
+{% include "cache_name.py" %}
 
 
 {% include "text_layers.py" %}
@@ -154,41 +159,43 @@ class {{ cookiecutter.class_prefix }}MultiModalProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(image_features)))
 
 
+@auto_docstring
 class {{ cookiecutter.class_prefix }}PreTrainedModel(PreTrainedModel):
-    config_class = {{ cookiecutter.config_class }}
     config: {{ cookiecutter.config_class }}
     base_model_prefix = "model"  # checkpoint keys are `model.*` (+ `lm_head.weight`): the engines load by these names
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
-    _no_split_modules: ClassVar[list[str]] = [
+    _no_split_modules = [
         "{{ cookiecutter.class_prefix }}DecoderLayer",
         "{{ cookiecutter.class_prefix }}VisionEncoderLayer",
     ]
-    _skip_keys_device_placement: ClassVar[list[str]] = ["past_key_values"]
+    _skip_keys_device_placement = [CACHE_NAME]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
     # The gate both engines check before running this model with their own attention.
     _supports_attention_backend = True
     _can_compile_fullgraph = True
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, {{ cookiecutter.class_prefix }}RotaryEmbedding):
-            # Restore the non-persistent buffer after meta-device construction (from_pretrained, the engines).
-            init.copy_(module.inv_freq, module.compute_inv_freq(module.config))
+    # What `output_hidden_states` / `output_attentions` collect in the decoder (transformers' `capture_outputs` hooks
+    # these classes); the vision tower declares its own.
+    _can_record_outputs = {
+        "hidden_states": {{ cookiecutter.class_prefix }}DecoderLayer,
+        "attentions": {{ cookiecutter.class_prefix }}Attention,
+    }
 
 
 {% include "text_model.py" %}
 
 
+@auto_docstring
 class {{ cookiecutter.vision_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
-    """The vision tower: (N, C, H, W) pixels -> (N, patches, vision hidden) features."""
-
-    config_class = {{ cookiecutter.vision_config_class }}
+    # The vision tower: (N, C, H, W) pixels -> (N, patches, vision hidden) features.
     config: {{ cookiecutter.vision_config_class }}
     main_input_name = "pixel_values"
+    _can_record_outputs = {
+        "hidden_states": {{ cookiecutter.class_prefix }}VisionEncoderLayer,
+        "attentions": {{ cookiecutter.class_prefix }}VisionAttention,
+    }
 
     def __init__(self, config: {{ cookiecutter.vision_config_class }}):
         super().__init__(config)
@@ -199,7 +206,8 @@ class {{ cookiecutter.vision_model_class }}({{ cookiecutter.class_prefix }}PreTr
         self.post_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
-    @can_return_tuple
+    @capture_outputs(tie_last_hidden_states=False)  # the last hidden state is the one before `post_layernorm`
+    @auto_docstring
     def forward(self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BaseModelOutputWithPooling:
         hidden_states = self.embeddings(pixel_values)
         for layer in self.layers:
@@ -207,13 +215,11 @@ class {{ cookiecutter.vision_model_class }}({{ cookiecutter.class_prefix }}PreTr
         return BaseModelOutputWithPooling(last_hidden_state=self.post_layernorm(hidden_states))
 
 
+@auto_docstring
 class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
-    """The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`).
-
-    The attribute names are part of the contract: transformers' `get_decoder()` and vLLM find the decoder as
-    `language_model` (vLLM applies LoRA and the pipeline split there), `get_encoder(modality="image")` finds
-    `vision_tower`.
-    """
+    # The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`). The attribute names are
+    # part of the contract: transformers' `get_decoder()` and vLLM find the decoder as `language_model` (vLLM applies
+    # LoRA and the pipeline split there), `get_encoder(modality="image")` finds `vision_tower`.
 
     def __init__(self, config: {{ cookiecutter.config_class }}):
         super().__init__(config)
@@ -230,11 +236,12 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         self.language_model.set_input_embeddings(value)
 
     @can_return_tuple
+    @auto_docstring
     def get_image_features(
         self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
     ) -> BaseModelOutputWithPooling:
-        """Encode and project images. `pooler_output` holds one (patches, text hidden) tensor per image: vLLM
-        takes those rows as the embeddings of that image's placeholder tokens."""
+        # Encode and project images. `pooler_output` holds one (patches, text hidden) tensor per image: vLLM takes
+        # those rows as the embeddings of that image's placeholder tokens.
         image_outputs = self.vision_tower(pixel_values, **kwargs)
         image_features = self.multi_modal_projector(image_outputs.last_hidden_state)  # (N, patches, text hidden)
         image_outputs.pooler_output = list(image_features)
@@ -245,22 +252,30 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         if input_ids is not None:
             return input_ids == self.config.image_token_id
         image_token_embedding = self.get_input_embeddings()(
-            torch.tensor(self.config.image_token_id, dtype=torch.long, device=inputs_embeds.device)
+            torch.full((), self.config.image_token_id, dtype=torch.long, device=inputs_embeds.device)
         )
         return (inputs_embeds == image_token_embedding).all(-1)
 
     @can_return_tuple  # the engines pass `return_dict=False` and take element 0
+    @auto_docstring
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         pixel_values: torch.FloatTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPast:
+        r"""
+        cache (`Cache`, *optional*):
+            The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
+        past_key_values (`Cache`, *optional*):
+            The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
@@ -282,21 +297,22 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         return self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache if cache is not None else past_key_values,  # the name `generate()` uses before 5.24
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,  # carried on to the attention call
         )
 
 
+@auto_docstring
 class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedModel, GenerationMixin):
-    """Base model + LM head, for transformers users. The engines use their own head and never run this class,
-    so it must hold nothing but `model` and `lm_head`."""
+    # Base model + LM head, for transformers users. The engines use their own head and never run this class, so it
+    # must hold nothing but `model` and `lm_head`.
 
     # v5 form: `lm_head.weight` is tied to the text embeddings when `config.tie_word_embeddings` is True.
-    _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
-    _tp_plan: ClassVar[dict[str, str]] = {"lm_head": "colwise_gather_output"}
-    _pp_plan: ClassVar[dict[str, tuple[list[str], list[str]]]] = {"lm_head": (["hidden_states"], ["logits"])}
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    _tp_plan = {"lm_head": "colwise_gather_output"}
+    _pp_plan = {"lm_head": (["hidden_states"], ["logits"])}
 
     def __init__(self, config: {{ cookiecutter.config_class }}):
         super().__init__(config)
@@ -304,6 +320,7 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
+    @auto_docstring
     def get_image_features(
         self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
     ) -> BaseModelOutputWithPooling:
@@ -317,25 +334,33 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
         return model_inputs
 
     @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         pixel_values: torch.FloatTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
+        r"""
+        cache (`Cache`, *optional*):
+            The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
+        past_key_values (`Cache`, *optional*):
+            The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+        """
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache if cache is not None else past_key_values,  # the name `generate()` uses before 5.24
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -352,7 +377,13 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
                 logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
             )
 
-        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=outputs.past_key_values)
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
+        )
 
 
 __all__ = [

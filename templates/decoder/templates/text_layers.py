@@ -19,25 +19,46 @@ class {{ cookiecutter.class_prefix }}RMSNorm(nn.Module):
 
 
 class {{ cookiecutter.class_prefix }}RotaryEmbedding(nn.Module):
+    inv_freq: torch.Tensor
+
     def __init__(self, config: {{ cookiecutter.text_config_class }}):
         super().__init__()
+        self.max_seq_len_cached = config.max_position_embeddings
+        self.original_max_seq_len = config.max_position_embeddings
         self.config = config
-        # Non-persistent: not in the checkpoint. Models are built on the meta device, so `_init_weights` must
-        # recompute it after loading, or it holds uninitialised memory.
-        self.inv_freq = nn.Buffer(self.compute_inv_freq(config), persistent=False)
+
+        # transformers' own RoPE functions, so every `rope_type` it knows (linear, dynamic, yarn, longrope, llama3)
+        # computes what its in-library models compute.
+        self.rope_type = self.config.rope_parameters["rope_type"]
+        rope_init_fn: Callable = self.compute_default_rope_parameters
+        if self.rope_type != "default":
+            rope_init_fn = ROPE_INIT_FUNCTIONS[self.rope_type]
+        inv_freq, self.attention_scaling = rope_init_fn(self.config)
+
+        # Non-persistent: not in the checkpoint. Models are built on the meta device; `PreTrainedModel._init_weights`
+        # recomputes both buffers of a `*RotaryEmbedding` module with `original_inv_freq` after loading.
+        self.inv_freq = nn.Buffer(inv_freq, persistent=False)
+        self.original_inv_freq = nn.Buffer(inv_freq.clone(), persistent=False)
 
     @staticmethod
-    def compute_inv_freq(config: {{ cookiecutter.text_config_class }}) -> torch.Tensor:
+    def compute_default_rope_parameters(
+        config: {{ cookiecutter.text_config_class }}, **kwargs
+    ) -> tuple[torch.Tensor, float]:
+        """The inverse frequencies of the original RoPE, and the factor cos/sin are scaled by (1.0: none)."""
         base = config.rope_parameters["rope_theta"]
         dim = config.head_dim
-        return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+        return inv_freq, 1.0
 
     @torch.no_grad()
+    @dynamic_rope_update  # "dynamic" and "longrope" recompute the frequencies for long sequences
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (B, T) positions -> (B, T, head_dim) cos/sin. Positions restart at 0 for each request the engines pack.
         freqs = position_ids[..., None].float() * self.inv_freq.to(device=x.device, dtype=torch.float)
         emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos().to(dtype=x.dtype), emb.sin().to(dtype=x.dtype)
+        cos = emb.cos() * self.attention_scaling
+        sin = emb.sin() * self.attention_scaling
+        return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -115,7 +136,8 @@ class {{ cookiecutter.class_prefix }}Attention(nn.Module):
         self.num_key_value_groups = config.num_attention_heads // config.num_key_value_heads
         self.scaling = self.head_dim**-0.5  # an attribute: vLLM resolves `scaling=self.scaling` from the source
         self.attention_dropout = config.attention_dropout
-        self.is_causal = True  # False anywhere would make vLLM treat the model as an encoder
+        # vLLM serves the model as an encoder if any attention module says False.
+        self.is_causal = True
 
         # Three separate Linear layers called once each on the same input: vLLM fuses them into one QKV projection.
         self.q_proj = nn.Linear(config.hidden_size, config.num_attention_heads * self.head_dim, bias=False)
@@ -128,7 +150,7 @@ class {{ cookiecutter.class_prefix }}Attention(nn.Module):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
@@ -141,8 +163,8 @@ class {{ cookiecutter.class_prefix }}Attention(nn.Module):
         cos, sin = position_embeddings
         query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
 
-        if past_key_values is not None:
-            key_states, value_states = past_key_values.update(key_states, value_states, self.layer_idx)
+        if cache is not None:
+            key_states, value_states = cache.update(key_states, value_states, self.layer_idx)
 
         # The one dispatch through the attention interface. vLLM and SGLang register their paged attention here;
         # transformers switches eager/sdpa/flash/flex here (`set_attn_implementation` looks for `get_interface(`).
@@ -180,7 +202,7 @@ class {{ cookiecutter.class_prefix }}DecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
@@ -189,7 +211,7 @@ class {{ cookiecutter.class_prefix }}DecoderLayer(GradientCheckpointingLayer):
             hidden_states=hidden_states,
             position_embeddings=position_embeddings,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             **kwargs,  # carried on to the attention call
         )
         hidden_states = residual + hidden_states

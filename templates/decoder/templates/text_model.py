@@ -1,13 +1,12 @@
 {#- The decoder stack, shared by the text-only (`AutoModel`) and the multimodal (`language_model`) modeling files. #}
+@auto_docstring
 class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
 {%- if cookiecutter.multimodal %}
-    """The text decoder (`language_model`). Its attention modules hold the text config, which is how vLLM picks
-    them for its paged attention."""
-
-    config_class = {{ cookiecutter.text_config_class }}
+    # The text decoder (`language_model`). Its attention modules hold the text config, which is how vLLM picks them
+    # for its paged attention.
     config: {{ cookiecutter.text_config_class }}
 {%- else %}
-    """The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`)."""
+    # The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`).
 {%- endif %}
 
     def __init__(self, config: {{ cookiecutter.text_config_class }}):
@@ -26,17 +25,26 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
 
         self.post_init()
 
-    @can_return_tuple  # the engines pass `return_dict=False` and take element 0
+    @merge_with_config_defaults
+    @capture_outputs  # `output_hidden_states` / `output_attentions`, and `return_dict=False` (the engines) -> tuple
+    @auto_docstring
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPast:
+        r"""
+        cache (`Cache`, *optional*):
+            The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
+        past_key_values (`Cache`, *optional*):
+            The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
 
@@ -44,25 +52,25 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
 
-        use_cache = use_cache if use_cache is not None else self.config.use_cache
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        cache = cache if cache is not None else past_key_values  # the name `generate()` uses before transformers 5.24
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
 
         if position_ids is None:
             # Only when the caller gives none (plain transformers use). The engines always pass `position_ids`,
             # restarting at 0 for each packed request: never rebuild them when given.
-            past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
+            past_seen_tokens = cache.get_seq_length() if cache is not None else 0
             position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens
             position_ids = position_ids.unsqueeze(0)
 
-        # The mask is built for the active attention implementation; an engine-registered one receives None
-        # and masks by its own metadata.
+        # The mask is built for the active attention implementation; an engine-registered one receives None and masks
+        # by its own metadata.
         causal_mask = create_causal_mask(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             position_ids=position_ids,
+            **{CACHE_NAME: cache},
         )
 
         hidden_states = inputs_embeds
@@ -73,9 +81,9 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
                 hidden_states,
                 position_embeddings=position_embeddings,
                 attention_mask=causal_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
 
         hidden_states = self.norm(hidden_states)
-        return BaseModelOutputWithPast(last_hidden_state=hidden_states, past_key_values=past_key_values)
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_NAME: cache})

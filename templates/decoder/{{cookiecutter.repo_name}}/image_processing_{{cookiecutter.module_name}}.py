@@ -1,13 +1,14 @@
-{%- if cookiecutter.multimodal -%}
+{%- if cookiecutter.multimodal %}
+{%- include "license_header.py" %}
 """{{ cookiecutter.class_prefix }} image processor: pillow and NumPy only (no torchvision), so it runs wherever
 transformers does, the CPU build of vLLM included."""
 
-from typing import ClassVar
-
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import PILImageResampling
+from transformers.utils import auto_docstring
 
 
+@auto_docstring
 class {{ cookiecutter.image_processor_class }}(PilBackend):
     r"""
     Resizes every image to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}, rescales to [0, 1] and normalises
@@ -16,12 +17,12 @@ class {{ cookiecutter.image_processor_class }}(PilBackend):
     is the same for every image.
     """
 
-    model_input_names: ClassVar[list[str]] = ["pixel_values"]
+    model_input_names = ["pixel_values"]
     resample = PILImageResampling.BICUBIC
-    image_mean: ClassVar[list[float]] = [0.5, 0.5, 0.5]
-    image_std: ClassVar[list[float]] = [0.5, 0.5, 0.5]
+    image_mean = [0.5, 0.5, 0.5]
+    image_std = [0.5, 0.5, 0.5]
     # vLLM reads `size` to choose the image it profiles memory with.
-    size: ClassVar[dict[str, int]] = {"height": {{ cookiecutter.image_size }}, "width": {{ cookiecutter.image_size }}}
+    size = {"height": {{ cookiecutter.image_size }}, "width": {{ cookiecutter.image_size }}}
     patch_size = {{ cookiecutter.patch_size }}
     do_resize = True
     do_rescale = True

@@ -1,4 +1,5 @@
-{%- if cookiecutter.multimodal -%}
+{%- if cookiecutter.multimodal %}
+{%- include "license_header.py" %}
 """{{ cookiecutter.class_prefix }} processor: the image processor and the tokenizer behind one `__call__`.
 
 The engines depend on three things here:
@@ -14,8 +15,10 @@ The engines depend on three things here:
 """
 
 from transformers.processing_utils import MultiModalData, ProcessorMixin
+from transformers.utils import auto_docstring
 
 
+@auto_docstring
 class {{ cookiecutter.processor_class }}(ProcessorMixin):
     r"""
     Turns text with `{{ cookiecutter.image_token }}` placeholders and images into `input_ids`, `attention_mask` and

@@ -51,6 +51,9 @@ def run_vllm(
         kwargs["limit_mm_per_prompt"] = limit_mm_per_prompt
     if platform.device == "cpu":
         kwargs["enforce_eager"] = True
+        if tp > 1:
+            # One process per rank: vLLM's CPU build runs tensor parallelism with its multiprocessing executor.
+            kwargs["distributed_executor_backend"] = "mp"
     llm = LLM(**kwargs)
     model_config = llm.llm_engine.model_config
     backend = (

@@ -86,6 +86,13 @@ def vllm_skip_reason(head_dim: int, platform: Platform) -> str | None:
     return None
 
 
+SGLANG_CPU_TP_REASON = (
+    "SGLang's CPU path pads attention heads for tensor parallelism (2 -> 4 query / 1 -> 2 key-value heads) and its "
+    "Transformers backend then loads the unpadded checkpoint into the padded layers (\"start (64) + length (64) "
+    "exceeds dimension size (64)\"): tensor parallelism with SGLang runs on GPUs only"
+)
+
+
 def sglang_skip_reason(platform: Platform) -> str | None:
     if importlib.util.find_spec("sglang") is None:
         return "SGLang is not installed: it has no CPU build; on a CUDA machine `pip install sglang` and run again"
@@ -94,17 +101,44 @@ def sglang_skip_reason(platform: Platform) -> str | None:
     return None
 
 
+def cpu_cores() -> list[int]:
+    """The CPU cores this process may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def vllm_cpu_threads_bind(tp: int) -> str:
+    """`VLLM_CPU_OMP_THREADS_BIND` for `tp` ranks on CPU: the cores split into `tp` contiguous groups, `|` between
+    ranks (on 2 cores: "0|1")."""
+    cores = cpu_cores()
+    size = len(cores) // tp
+    groups = [cores[i * size : (i + 1) * size] for i in range(tp)]
+    return "|".join(str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups)
+
+
 def engine_skip_reason(
-    engine: str, platform: Platform, head_dim: int, gpus_needed: int = 0
+    engine: str, platform: Platform, head_dim: int, tp: int = 1, num_heads: int | None = None
 ) -> str | None:
-    """Why `engine` ("vllm" or "sglang") cannot run here with `gpus_needed` GPUs, or None."""
+    """Why `engine` ("vllm" or "sglang") cannot run here with tensor parallelism `tp`, or None."""
     if engine == "vllm":
         reason = vllm_skip_reason(head_dim, platform)
     else:
         reason = sglang_skip_reason(platform)
-    if reason is None and gpus_needed and platform.gpus < gpus_needed:
-        reason = f"tensor parallel {gpus_needed} needs {gpus_needed} GPUs; {platform.gpus} visible"
-    return reason
+    if reason is not None or tp == 1:
+        return reason
+    if num_heads is not None and num_heads % tp:
+        return f"{num_heads} attention heads cannot be split over tensor parallel {tp}"
+    if platform.device == "cuda":
+        if platform.gpus < tp:
+            return f"tensor parallel {tp} needs {tp} GPUs; {platform.gpus} visible"
+        return None
+    if engine == "sglang":
+        return SGLANG_CPU_TP_REASON
+    if len(cpu_cores()) < tp:
+        return f"vLLM's CPU build runs one rank per core group: tensor parallel {tp} needs {tp} cores, {len(cpu_cores())} here"
+    return None
 
 
 def sglang_impl_keyword(server_args_cls=None) -> str:
@@ -318,10 +352,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def engine_env(repo: Path, platform: Platform, workdir: Path) -> dict:
+def engine_env(repo: Path, platform: Platform, workdir: Path, tp: int = 1) -> dict:
     """Environment for an engine process: offline, caches inside `workdir`, the platform's engine settings."""
     env = dict(os.environ)
     env.update(platform.engine_env)
+    if platform.device == "cpu" and tp > 1:
+        # vLLM's CPU build binds each rank's OpenMP threads to its own cores; the default ("auto") leaves ranks
+        # without cores on a small machine.
+        env["VLLM_CPU_OMP_THREADS_BIND"] = vllm_cpu_threads_bind(tp)
     env.update(
         {
             "HF_HUB_OFFLINE": "1",

@@ -25,14 +25,14 @@ def test_static_conformance(repo):
 
 @pytest.fixture(scope="module")
 def dynamic(repo):
-    findings, ran = dynamic_checks(repo)
-    return findings, ran
+    return dynamic_checks(repo)
 
 
 @pytest.mark.parametrize("check_id", CHECK_IDS)
 def test_dynamic_conformance(dynamic, check_id):
-    findings, ran = dynamic
-    if check_id not in ran:
-        pytest.skip(f"{check_id} did not run: an earlier check failed or it does not apply")
+    findings, ran, skipped = dynamic
+    if check_id in skipped:
+        pytest.skip(f"{check_id}: {skipped[check_id]}")
+    assert check_id in ran, f"{check_id} neither ran nor was skipped with a reason"
     errors = [f for f in findings if f.id == check_id]
     assert not errors, f"{RULES[check_id][0]}:\n" + "\n".join(map(str, errors))

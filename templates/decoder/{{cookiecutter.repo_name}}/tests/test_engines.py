@@ -1,7 +1,7 @@
 """The real engines serve this repo through their Transformers backend, with transformers' greedy output.
 
-Each test runs where its engine is importable (vLLM: CPU or GPU; SGLang: GPU) and is skipped with the precise
-reason elsewhere. Select them with `pytest -m engine`.
+Each test runs where its engine is importable (vLLM: CPU or GPU, tensor parallel 2 included; SGLang: GPU) and is
+skipped with the precise reason elsewhere. Select them with `pytest -m engine`.
 """
 
 import json
@@ -57,7 +57,7 @@ def chat_reference(repo, platform) -> Sequence:
 
 def run_offline(engine: str, repo: Path, platform, tmp_path: Path, tp: int = 1) -> dict:
     args = [engine, str(repo), json.dumps(PROMPTS), str(MAX_TOKENS), str(tp)]
-    proc, result = run_engine_runner(repo, args, engine_env(repo, platform, tmp_path))
+    proc, result = run_engine_runner(repo, args, engine_env(repo, platform, tmp_path, tp))
     assert result is not None, (
         f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
     )
@@ -80,9 +80,9 @@ def http_json(url: str, payload: dict) -> dict:
         return json.loads(resp.read())
 
 
-def skip_unless(engine, text_config_json, platform, gpus_needed=0):
+def skip_unless(engine, text_config_json, platform, tp=1):
     reason = engine_skip_reason(
-        engine, platform, text_config_json["head_dim"], gpus_needed
+        engine, platform, text_config_json["head_dim"], tp, text_config_json["num_attention_heads"]
     )
     if reason:
         pytest.skip(reason)
@@ -95,7 +95,7 @@ def skip_unless(engine, text_config_json, platform, gpus_needed=0):
 def test_vllm_offline_greedy_matches_transformers(
     repo, text_config_json, platform, reference, tmp_path, tp
 ):
-    skip_unless("vllm", text_config_json, platform, gpus_needed=tp if tp > 1 else 0)
+    skip_unless("vllm", text_config_json, platform, tp)
     result = run_offline("vllm", repo, platform, tmp_path, tp)
     print(
         f"vLLM {result['version']} on {result['device']} ({result['dtype']}), tp={tp}: {result['architectures']}"
@@ -181,7 +181,7 @@ def test_vllm_openai_server(repo, text_config_json, platform, reference, tmp_pat
 def test_sglang_offline_greedy_matches_transformers(
     repo, text_config_json, platform, reference, tmp_path, tp
 ):
-    skip_unless("sglang", text_config_json, platform, gpus_needed=tp if tp > 1 else 0)
+    skip_unless("sglang", text_config_json, platform, tp)
     result = run_offline("sglang", repo, platform, tmp_path, tp)
     print(
         f"SGLang {result['version']} on {result['device']} ({result['dtype']}), tp={tp}"

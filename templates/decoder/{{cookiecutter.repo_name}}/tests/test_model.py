@@ -4,7 +4,8 @@ import math
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel, {{ cookiecutter.head_auto_class }}, AutoTokenizer
+from conformance import generate_mismatch
+from transformers import AutoConfig, AutoModel, {{ cookiecutter.head_auto_class }}, AutoTokenizer, DynamicCache
 
 ATOL = 1e-5
 
@@ -115,19 +116,40 @@ def test_eager_and_sdpa_agree_on_non_pad_positions(
 def test_kv_cache_decoding_equals_full_forward(model, text_config_json):
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(3, text_config_json["vocab_size"], (2, 10), generator=g)
+    cache = DynamicCache(config=model.config)
     with torch.no_grad():
         full = model(input_ids=ids, use_cache=False).logits
         prefix = 4
-        out = model(input_ids=ids[:, :prefix], use_cache=True)
-        steps, cache = [out.logits], out.past_key_values
+        steps = [model(input_ids=ids[:, :prefix], cache=cache, use_cache=True).logits]
         for t in range(prefix, ids.shape[1]):
-            out = model(
-                input_ids=ids[:, t : t + 1], past_key_values=cache, use_cache=True
-            )
-            steps.append(out.logits)
-            cache = out.past_key_values
+            steps.append(model(input_ids=ids[:, t : t + 1], cache=cache, use_cache=True).logits)
     assert cache.get_seq_length() == ids.shape[1]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("rows", ["one prompt", "left-padded batch"])
+def test_generate_equals_greedy_decoding_without_cache(model, text_config_json, rows):
+    # `generate()` of the installed transformers drives the KV cache (it passes it as `cache` from 5.24 on and as
+    # `past_key_values` before): its tokens must be those of re-running the whole sequence at every step.
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(3, text_config_json["vocab_size"], (1 if rows == "one prompt" else 2, 9), generator=g)
+    mask = torch.ones_like(ids)
+    if rows == "left-padded batch":
+        ids[1, :3], mask[1, :3] = text_config_json["pad_token_id"], 0
+    problem = generate_mismatch(model, ids, mask, max_new_tokens=10)
+    assert problem is None, problem
+
+
+def test_hidden_states_and_attentions_are_returned(repo, needs_weights, text_config_json):
+    model = {{ cookiecutter.head_auto_class }}.from_pretrained(repo, trust_remote_code=True, attn_implementation="eager")
+    ids = torch.tensor([[1, 40, 41, 42, 43]])
+    with torch.no_grad():
+        out = model(input_ids=ids, output_hidden_states=True, output_attentions=True)
+    layers, heads = text_config_json["num_hidden_layers"], text_config_json["num_attention_heads"]
+    assert len(out.hidden_states) == layers + 1  # the embeddings, then one per layer
+    assert len(out.attentions) == layers
+    assert out.attentions[0].shape == (1, heads, 5, 5)
+    torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones(1, heads, 5), atol=1e-5, rtol=0)
 
 
 def test_attention_scaling_is_inverse_sqrt_head_dim(model, text_config_json):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conformance import generate_mismatch
 from harness import (
     Sequence,
     compare,
@@ -70,6 +71,15 @@ def test_chat_with_images_generates(processor, model, num_images):
     assert inputs["pixel_values"].shape[0] == sum(counts.num_image_patches)
     out = model.generate(**inputs, max_new_tokens=MAX_TOKENS, min_new_tokens=MAX_TOKENS, do_sample=False)
     assert out.shape == (1, inputs["input_ids"].shape[1] + MAX_TOKENS)
+
+
+def test_generate_with_images_equals_greedy_decoding_without_cache(processor, model):
+    # With the KV cache `generate()` passes the pixels on the first step only; without it every step re-reads them.
+    inputs = processor(text=chat(processor, 3), images=[noise_image(*spec) for spec in IMAGES], return_tensors="pt")
+    problem = generate_mismatch(
+        model, inputs["input_ids"], inputs["attention_mask"], max_new_tokens=MAX_TOKENS, pixel_values=inputs["pixel_values"]
+    )
+    assert problem is None, problem
 
 
 def test_generated_tokens_depend_on_the_image(processor, model):
