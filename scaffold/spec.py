@@ -106,7 +106,10 @@ ROPE_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"short_factor", "long_factor", "original_max_position_embeddings"}),
         frozenset({"attention_factor", "factor"}),
     ),
-    "llama3": (frozenset({"factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"}), frozenset()),
+    "llama3": (
+        frozenset({"factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"}),
+        frozenset(),
+    ),
 }
 # Filled in when not given: Llama 3.1's frequency bands for llama3.
 ROPE_DEFAULTS: dict[str, dict[str, float]] = {"llama3": {"low_freq_factor": 1.0, "high_freq_factor": 4.0}}
@@ -285,7 +288,9 @@ class Spec(BaseModel):
             raise SpecError(f"rope factor must be a number >= 1, got {factor!r}")
         original = params.get("original_max_position_embeddings")
         if original is not None and (
-            isinstance(original, bool) or not isinstance(original, int) or not 0 < original < self.max_position_embeddings
+            isinstance(original, bool)
+            or not isinstance(original, int)
+            or not 0 < original < self.max_position_embeddings
         ):
             raise SpecError(
                 f"rope original-max-position-embeddings must be a whole number below max-position-embeddings"

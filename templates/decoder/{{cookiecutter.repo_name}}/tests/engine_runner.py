@@ -91,11 +91,11 @@ def run_sglang(
     engine = sgl.Engine(
         model_path=repo,
         trust_remote_code=True,
-        dtype=platform.dtype,
         tp_size=tp,
         context_length=context_length,
-        mem_fraction_static=0.5,
         random_seed=0,
+        log_level="info",  # its "Using Transformers backend." line is how the caller knows which class ran
+        **platform.sglang_args,  # device, dtype, attention backend and KV budget for this machine
         **{sglang_impl_keyword(): "transformers"},
     )
     try:
@@ -116,7 +116,7 @@ def run_sglang(
     return {
         "engine": "sglang",
         "version": package_version("sglang"),
-        "transformers_backend": True,
+        "transformers_backend": None,  # read from SGLang's log by the caller (harness.run_engine_runner)
         "device": platform.device,
         "dtype": platform.dtype,
         "sequences": seqs,

