@@ -268,7 +268,8 @@ def env_sglang_cpu(
         "**Examples**\n\n"
         "`tf-scaffold test acme-lm` (CPU checks + every engine importable here)\n\n"
         "`tf-scaffold test acme-lm --python .venv-vllm/bin/python --engines vllm`\n\n"
-        "`tf-scaffold test acme-lm --engines-only --engines vllm,sglang`"
+        "`tf-scaffold test acme-lm --python .venv-sglang/bin/python --engines sglang --engines-only --fail-on-skip`\n\n"
+        "`tf-scaffold test acme-lm --engines-only --engines vllm,sglang` (on a GPU machine with both installed)"
     )
 )
 def test(
@@ -276,6 +277,9 @@ def test(
     engines: str = typer.Option(None, help="Comma-separated engines to run: vllm, sglang (default: all that import)."),
     python: str = typer.Option(None, help="Interpreter of the environment to test in (default: this one)."),
     engines_only: bool = typer.Option(False, "--engines-only", help="Skip the CPU checks; run only engine tests."),
+    fail_on_skip: bool = typer.Option(
+        False, "--fail-on-skip", help="Exit 1 when a test was skipped (for CI: proves the engines really ran)."
+    ),
 ) -> None:
     """Run a repo's harness: CPU checks and the engine tests, then report what ran, passed and skipped (and why)."""
     from rich.console import Console
@@ -309,7 +313,11 @@ def test(
         f"{report.count('skipped')} skipped",
         highlight=False,
     )
-    raise typer.Exit(0 if report.exit_code in (0, 5) and not report.count("failed") else 1)
+    failed = report.count("failed") + report.count("error")
+    unproven = fail_on_skip and (report.count("skipped") or not report.count("passed"))
+    if unproven:
+        console.print(f"[red]--fail-on-skip: {report.count('skipped')} skipped, {report.count('passed')} passed[/]")
+    raise typer.Exit(0 if report.exit_code in (0, 5) and not failed and not unproven else 1)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ class Mutation:
     expected: tuple[str, ...]  # check ids that must report an error
     apply: Callable[[Path], None]
     static_only_ids: tuple[str, ...] = ()  # the subset found without --trust-remote-code
+    warnings: tuple[str, ...] = ()  # check ids that must report a warning (found statically)
     # The transformers release from which the change is a bug; below it the same code is correct and must be clean.
     since_transformers: str | None = None
 
@@ -183,6 +184,24 @@ def forward_knows_only_past_key_values(repo: Path) -> None:
     path.write_text(text)
 
 
+def forward_without_kwargs(repo: Path) -> None:
+    """The base model's forward takes no **kwargs (and so passes none on): the engines' keywords are refused."""
+    path = _modeling(repo)
+    text = path.read_text()
+    base = re.search(r"\nclass (\w+Model)\(\w+PreTrainedModel\):", text).group(1)
+    start = text.index(f"\nclass {base}(")
+    end = text.index("\nclass ", start + 1)
+    block = text[start:end]
+    for old in ("        **kwargs: Unpack[TransformersKwargs],\n", "                **kwargs,\n"):
+        assert old in block, f"mutation anchor not found in {base}: {old!r}"
+        block = block.replace(old, "", 1)
+    path.write_text(text[:start] + block + text[end:])
+
+
+def moe_keys_in_dense_config(repo: Path) -> None:
+    _config_json(repo, lambda cfg: cfg.update(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=64))
+
+
 def automodel_missing(repo: Path) -> None:
     _config_json(repo, lambda cfg: cfg["auto_map"].pop("AutoModel"))
 
@@ -248,6 +267,20 @@ MUTATIONS = [
         ("TFS111",),
         forward_knows_only_past_key_values,
         since_transformers="5.24.0",
+    ),
+    Mutation(
+        "forward-without-kwargs",
+        "the base model's forward takes no **kwargs",
+        ("TFS021", "TFS102"),
+        forward_without_kwargs,
+        ("TFS021",),
+    ),
+    Mutation(
+        "moe-keys-in-dense-config",
+        "num_experts / num_experts_per_tok / moe_intermediate_size in a dense model's config.json",
+        (),
+        moe_keys_in_dense_config,
+        warnings=("TFS041",),
     ),
     Mutation("automodel-missing", "AutoModel missing from auto_map", ("TFS005",), automodel_missing, ("TFS005",)),
     Mutation("model-type-llama", "model_type set to llama", ("TFS003",), model_type_llama, ("TFS003",)),

@@ -175,6 +175,15 @@ def test_test_command_reports_passes_and_skip_reasons(tiny_repo):
     assert last.startswith("harness: ") and " passed, 0 failed" in last
 
 
+@pytest.mark.slow
+def test_fail_on_skip_turns_skipped_engine_tests_into_a_failure(tiny_repo):
+    """CI's guard: engine tests that skipped (here: vLLM is not installed in this environment) are not a pass."""
+    result = run("test", str(tiny_repo), "--engines", "vllm", "--engines-only")
+    assert result.exit_code == 0 and "vLLM is not installed" in result.output
+    result = run("test", str(tiny_repo), "--engines", "vllm", "--engines-only", "--fail-on-skip")
+    assert result.exit_code == 1 and "--fail-on-skip: 3 skipped, 0 passed" in result.output
+
+
 def test_test_command_bad_input(tmp_path):
     result = run("test", str(tmp_path))
     assert result.exit_code == 2 and "not a generated model repo" in result.output

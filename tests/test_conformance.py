@@ -73,8 +73,11 @@ def test_multimodal_mutations_are_caught(mm_corpus, name):
 @pytest.mark.parametrize("name", [m.name for m in MUTATIONS])
 def test_static_mode_catches_what_it_can(corpus, name):
     mutation, repo = corpus[name]
-    errors = {f.id for f in static_checks(repo) if f.severity == "error"}
+    findings = static_checks(repo)
+    errors = {f.id for f in findings if f.severity == "error"}
     assert set(mutation.static_only_ids) <= errors, f"{name}: expected {mutation.static_only_ids}, got {errors}"
+    warnings = {f.id for f in findings if f.severity == "warning"}
+    assert set(mutation.warnings) <= warnings, f"{name}: expected warnings {mutation.warnings}, got {warnings}"
     if not mutation.static_only_ids:
         assert not errors  # the runtime-only bug is invisible to reading files: dynamic mode must find it
 

@@ -47,6 +47,11 @@ def cuda_device_count() -> int:
         return 0
 
 
+# KV-cache budget of SGLang's pool, in tokens: plenty for the harness, and without it SGLang sizes the pool from
+# `mem_fraction_static` of the whole machine (10 GB on a 24 GB CPU machine, ~27 s to allocate).
+SGLANG_MAX_TOTAL_TOKENS = 4096
+
+
 @dataclass
 class Platform:
     """Where the engines run: GPU in bf16 when there is one, else CPU in fp32 with eager execution."""
@@ -60,6 +65,18 @@ class Platform:
     def exact(self) -> bool:
         """fp32 on CPU: greedy tokens must be identical. bf16 on GPU: vLLM's top-5 logprob rule."""
         return self.dtype == "float32"
+
+    @property
+    def sglang_args(self) -> dict:
+        """SGLang's device settings for this machine (`sgl.Engine` keywords; `--key-name` on the server's CLI).
+
+        On CPU: `device="cpu"` (without it SGLang looks for an accelerator and fails; leave SGLANG_USE_CPU_ENGINE
+        unset, it routes to CPU kernels no registry ships) and its pure-torch attention.
+        """
+        args = {"device": self.device, "dtype": self.dtype, "max_total_tokens": SGLANG_MAX_TOTAL_TOKENS}
+        if self.device == "cpu":
+            args["attention_backend"] = "torch_native"
+        return args
 
 
 def detect_platform() -> Platform:
@@ -87,18 +104,52 @@ def vllm_skip_reason(head_dim: int, platform: Platform) -> str | None:
     return None
 
 
-SGLANG_CPU_TP_REASON = (
-    "SGLang's CPU path pads attention heads for tensor parallelism (2 -> 4 query / 1 -> 2 key-value heads) and its "
-    'Transformers backend then loads the unpadded checkpoint into the padded layers ("start (64) + length (64) '
-    'exceeds dimension size (64)"): tensor parallelism with SGLang runs on GPUs only'
-)
+def sglang_cpu_tp_reason(tp: int, num_heads: int, num_kv_heads: int, intermediate_size: int) -> str | None:
+    """Why SGLang's CPU path cannot run this decoder at tensor parallel `tp`, or None.
+
+    On CPU SGLang pads what does not split over the ranks (`adjust_config_with_unaligned_cpu_tp`: query and key-value
+    heads to a multiple of tp, MLP widths to a multiple of 32 x tp); its Transformers backend then builds the padded
+    layers and cannot load the unpadded checkpoint into them ("start (64) + length (64) exceeds dimension size (64)").
+    """
+    unaligned = [
+        f"{name} {value} is not a multiple of {multiple}"
+        for name, value, multiple in (
+            ("num_attention_heads", num_heads, tp),
+            ("num_key_value_heads", num_kv_heads, tp),
+            ("intermediate_size", intermediate_size, 32 * tp),
+        )
+        if value % multiple
+    ]
+    if not unaligned:
+        return None
+    return (
+        f"SGLang's CPU path pads the model for tensor parallel {tp} ({'; '.join(unaligned)}) and its Transformers "
+        "backend cannot load the unpadded checkpoint into the padded layers: run it on GPUs, or choose sizes that split"
+    )
+
+
+# The import hooks `tf-scaffold env sglang-cpu` installs (see `sglang_cpu_multimodal_reason`).
+SGLANG_CPU_SHIMS = "_tf_scaffold_sglang_cpu_shims"
+
+
+def sglang_cpu_multimodal_reason(platform: Platform) -> str | None:
+    """Why SGLang cannot serve this repo's vision tower here, or None."""
+    if platform.device != "cpu" or importlib.util.find_spec(SGLANG_CPU_SHIMS) is not None:
+        return None
+    return (
+        "SGLang 0.5.23 on CPU cannot build a vision tower: its Transformers backend materialises the parameters it did "
+        "not replace (LayerNorm, convolution, position embedding) with `get_device()` (models/transformers.py, "
+        "`TransformersBase._init_parameters`), which ignores device='cpu' and raises \"No accelerator ... is "
+        'available". The environment `tf-scaffold env sglang-cpu` builds fixes that function; or run on a GPU'
+    )
 
 
 def sglang_skip_reason(platform: Platform) -> str | None:
     if importlib.util.find_spec("sglang") is None:
-        return "SGLang is not installed: it has no CPU build; on a CUDA machine `pip install sglang` and run again"
-    if platform.device != "cuda":
-        return "SGLang needs a CUDA GPU and none is visible (torch.cuda.is_available() is False)"
+        return (
+            "SGLang is not installed in this environment: on CPU build one with `tf-scaffold env sglang-cpu "
+            ".venv-sglang` and run these tests with .venv-sglang/bin/python; on a GPU machine `pip install sglang`"
+        )
     return None
 
 
@@ -110,35 +161,39 @@ def cpu_cores() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def vllm_cpu_threads_bind(tp: int) -> str:
-    """`VLLM_CPU_OMP_THREADS_BIND` for `tp` ranks on CPU: the cores split into `tp` contiguous groups, `|` between
-    ranks (on 2 cores: "0|1")."""
+def cpu_threads_bind(tp: int) -> str:
+    """`VLLM_CPU_OMP_THREADS_BIND` / `SGLANG_CPU_OMP_THREADS_BIND` for `tp` ranks on CPU: the cores split into `tp`
+    contiguous groups, `|` between ranks (on 2 cores: "0|1")."""
     cores = cpu_cores()
     size = len(cores) // tp
     groups = [cores[i * size : (i + 1) * size] for i in range(tp)]
     return "|".join(str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups)
 
 
-def engine_skip_reason(
-    engine: str, platform: Platform, head_dim: int, tp: int = 1, num_heads: int | None = None
-) -> str | None:
-    """Why `engine` ("vllm" or "sglang") cannot run here with tensor parallelism `tp`, or None."""
+def engine_skip_reason(engine: str, platform: Platform, text_config: dict, tp: int = 1) -> str | None:
+    """Why `engine` ("vllm" or "sglang") cannot run the decoder of `text_config` (config.json's decoder part) here
+    with tensor parallelism `tp`, or None."""
     if engine == "vllm":
-        reason = vllm_skip_reason(head_dim, platform)
+        reason = vllm_skip_reason(text_config["head_dim"], platform)
     else:
         reason = sglang_skip_reason(platform)
     if reason is not None or tp == 1:
         return reason
-    if num_heads is not None and num_heads % tp:
-        return f"{num_heads} attention heads cannot be split over tensor parallel {tp}"
+    if text_config["num_attention_heads"] % tp:
+        return f"{text_config['num_attention_heads']} attention heads cannot be split over tensor parallel {tp}"
     if platform.device == "cuda":
         if platform.gpus < tp:
             return f"tensor parallel {tp} needs {tp} GPUs; {platform.gpus} visible"
         return None
-    if engine == "sglang":
-        return SGLANG_CPU_TP_REASON
     if len(cpu_cores()) < tp:
-        return f"vLLM's CPU build runs one rank per core group: tensor parallel {tp} needs {tp} cores, {len(cpu_cores())} here"
+        return f"the engines' CPU paths run one rank per core group: tensor parallel {tp} needs {tp} cores, {len(cpu_cores())} here"
+    if engine == "sglang":
+        return sglang_cpu_tp_reason(
+            tp,
+            text_config["num_attention_heads"],
+            text_config["num_key_value_heads"],
+            text_config["intermediate_size"],
+        )
     return None
 
 
@@ -314,7 +369,11 @@ def run_engine_runner(
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
         return proc, None
-    return proc, json.loads(lines[-1][len("RESULT ") :])
+    result = json.loads(lines[-1][len("RESULT ") :])
+    if result.get("engine") == "sglang":
+        # SGLang's own log line, from the process that built the model: its Transformers backend, not a native class
+        result["transformers_backend"] = "Using Transformers backend" in proc.stdout + proc.stderr
+    return proc, result
 
 
 def engine_sequence(seq: dict) -> Sequence:
@@ -337,9 +396,9 @@ def engine_env(repo: Path, platform: Platform, workdir: Path, tp: int = 1) -> di
     env = dict(os.environ)
     env.update(platform.engine_env)
     if platform.device == "cpu" and tp > 1:
-        # vLLM's CPU build binds each rank's OpenMP threads to its own cores; the default ("auto") leaves ranks
-        # without cores on a small machine.
-        env["VLLM_CPU_OMP_THREADS_BIND"] = vllm_cpu_threads_bind(tp)
+        # Both engines bind each rank's OpenMP threads to its own cores on CPU; vLLM's default ("auto") leaves ranks
+        # without cores on a small machine, SGLang needs the binding to start ranks at all.
+        env["VLLM_CPU_OMP_THREADS_BIND"] = env["SGLANG_CPU_OMP_THREADS_BIND"] = cpu_threads_bind(tp)
     env.update(
         {
             "HF_HUB_OFFLINE": "1",
@@ -379,10 +438,13 @@ class Server:
         )
         return self
 
-    def log_tail(self, chars: int = 3000) -> str:
+    def log_text(self) -> str:
         with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-chars:]
+            return self.log_path.read_text(errors="replace")
         return ""
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_text()[-chars:]
 
     def wait_ready(self, path: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -480,8 +542,6 @@ def sglang_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) ->
         f"--{keyword}",
         "transformers",
         "--trust-remote-code",
-        "--dtype",
-        platform.dtype,
         "--host",
         "127.0.0.1",
         "--port",
@@ -490,9 +550,11 @@ def sglang_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) ->
         "model",
         "--context-length",
         "256",
-        "--mem-fraction-static",
-        "0.5",
+        "--random-seed",
+        "0",
     ]
+    for key, value in platform.sglang_args.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
     if tp > 1:
         cmd += ["--tp-size", str(tp)]
     return cmd

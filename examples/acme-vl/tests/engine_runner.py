@@ -85,11 +85,11 @@ def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 25
     engine = sgl.Engine(
         model_path=repo,
         trust_remote_code=True,
-        dtype=platform.dtype,
         tp_size=tp,
         context_length=context_length,
-        mem_fraction_static=0.5,
         random_seed=0,
+        log_level="info",  # its "Using Transformers backend." line is how the caller knows which class ran
+        **platform.sglang_args,  # device, dtype, attention backend and KV budget for this machine
         **{sglang_impl_keyword(): "transformers"},
     )
     try:
@@ -110,7 +110,7 @@ def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 25
     return {
         "engine": "sglang",
         "version": package_version("sglang"),
-        "transformers_backend": True,
+        "transformers_backend": None,  # read from SGLang's log by the caller (harness.run_engine_runner)
         "device": platform.device,
         "dtype": platform.dtype,
         "sequences": seqs,

@@ -19,6 +19,7 @@ from harness import (
     engine_skip_reason,
     noise_image,
     run_engine_runner,
+    sglang_cpu_multimodal_reason,
     transformers_image_greedy,
 )
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -131,7 +132,9 @@ def test_engine_serves_an_image_prompt_like_transformers(
     repo, needs_weights, text_config_json, processor, image_prompt, engine, tmp_path
 ):
     platform = detect_platform()
-    reason = engine_skip_reason(engine, platform, text_config_json["head_dim"])
+    reason = engine_skip_reason(engine, platform, text_config_json)
+    if engine == "sglang":
+        reason = reason or sglang_cpu_multimodal_reason(platform)
     if reason:
         pytest.skip(reason)
     reference = transformers_image_greedy(
