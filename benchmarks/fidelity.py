@@ -38,7 +38,8 @@ def main() -> None:
     from test_llama_equivalence import LONG, ROPE_SCALINGS, load_pair, padded_batch
 
     from scaffold import commands
-    from scaffold.conformance.checks import _check_tp_run, generate_mismatch
+    from scaffold.conformance.dynamic import generate_mismatch
+    from scaffold.conformance.dynamic.checks import _check_tp_run
 
     out = args.out or Path(tempfile.mkdtemp(prefix="fidelity-"))
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")

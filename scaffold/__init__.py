@@ -1,3 +1,3 @@
 """tf-scaffold: generate backend-ready Hugging Face custom-code model repos."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -180,7 +180,7 @@ def new(
         "`tf-scaffold check ./my-model` (static: reads files, never runs the repo's code)\n\n"
         "`tf-scaffold check ./my-model --trust-remote-code` (also runs the engines' calls on CPU)\n\n"
         "`tf-scaffold check ./my-model --json --ignore TFS016,TFS017`\n\n"
-        "Exit codes: 0 no errors, 1 errors found, 2 usage error or unreadable repo."
+        "Exit codes: 0 no errors, 1 errors found, 2 usage error, 3 a check failed internally (report it)."
     )
 )
 def check(
@@ -192,9 +192,11 @@ def check(
     select: str = typer.Option(None, help="Comma-separated check ids to run/report (e.g. TFS011,TFS020)."),
     ignore: str = typer.Option(None, help="Comma-separated check ids to leave out."),
     no_tp: bool = typer.Option(False, "--no-tp", help="Skip the 2-process tensor-parallel run (TFS109)."),
+    no_lint: bool = typer.Option(False, "--no-lint", help="Leave out the transformers-mlinter section."),
 ) -> None:
     """Check that a repo is servable by vLLM and SGLang's Transformers backend: what is wrong, where, how to fix it."""
-    from scaffold.conformance.checks import RULES
+    import scaffold.conformance.dynamic.rules  # noqa: F401  (registers the dynamic rule ids, without torch)
+    from scaffold.conformance import RULES
 
     ids = {
         k: [i.strip().upper() for i in v.split(",") if i.strip()]
@@ -204,21 +206,28 @@ def check(
     for key, values in ids.items():
         unknown = [i for i in values if i not in RULES]
         if unknown:
-            _fail(f"unknown check id {unknown[0]} in --{key}: run `tf-scaffold check --help`, ids are TFS001..TFS110")
+            _fail(
+                f"unknown check id {unknown[0]} in --{key}: `tf-scaffold check --help`; ids are listed in docs/conformance.md"
+            )
     if not path.exists():
         _fail(f"{path} does not exist: give the folder of a model repo")
     if not path.is_dir():
         _fail(f"{path} is not a folder: give the folder of a model repo (the one holding config.json)")
-    from scaffold.conformance.checks import check as run_check
+    from scaffold.conformance import check as run_check
+    from scaffold.conformance.report import Finding, Report, print_report
 
-    report = run_check(path, trust_remote_code, ids.get("select"), ids.get("ignore"), tp=not no_tp)
+    try:
+        report = run_check(
+            path, trust_remote_code, ids.get("select"), ids.get("ignore"), tp=not no_tp, lint=not no_lint
+        )
+    except Exception as err:  # noqa: BLE001 - a bug of ours: still a report, with exit code 3
+        report = Report(repo=str(path))
+        report.findings.append(Finding("TFS000", "internal-error", "", 0, f"{type(err).__name__}: {err}"[:300]))
     if json_output:
         typer.echo(report.to_json())
     else:
-        from scaffold.report import print_report
-
         print_report(report, trust_remote_code)
-    raise typer.Exit(1 if report.errors else 0)
+    raise typer.Exit(report.exit_code)
 
 
 env_app = typer.Typer(help="Build environments that run the real engines.", no_args_is_help=True)
@@ -280,6 +289,7 @@ def test(
     fail_on_skip: bool = typer.Option(
         False, "--fail-on-skip", help="Exit 1 when a test was skipped (for CI: proves the engines really ran)."
     ),
+    keyword: str = typer.Option(None, "-k", help="Only the tests whose names match this pytest -k expression."),
 ) -> None:
     """Run a repo's harness: CPU checks and the engine tests, then report what ran, passed and skipped (and why)."""
     from rich.console import Console
@@ -290,7 +300,7 @@ def test(
 
     selected = [e.strip() for e in engines.split(",") if e.strip()] if engines else None
     try:
-        report = run_harness(path, selected, python=python, cpu=not engines_only)
+        report = run_harness(path, selected, python=python, cpu=not engines_only, keyword=keyword)
     except ScaffoldError as err:
         _fail(str(err), err.exit_code)
         return

@@ -1,18 +1,11 @@
-"""Names transformers already owns, read from its source with `ast` (no torch import, so it stays fast).
-
-If `architectures[0]` or `model_type` is one of these, vLLM and SGLang run their native implementation of that
-model and never import the repo's custom code.
-"""
+"""Names transformers already owns (read from its source with `ast`, no import): `new` refuses them, because vLLM
+and SGLang would run their native implementation of that model and never import the repo's code."""
 
 from __future__ import annotations
 
-import functools
-
-from scaffold.conformance.checks import native_names
+from scaffold.conformance.native import native_names
 
 
-@functools.lru_cache(maxsize=1)
 def transformers_names() -> tuple[frozenset[str], frozenset[str]]:
     """(model types, class names) known to the installed transformers; empty sets if it is not installed."""
-    model_types, classes = native_names()
-    return frozenset(model_types), frozenset(classes)
+    return native_names()

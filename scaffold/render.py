@@ -66,6 +66,8 @@ def context(spec: Spec) -> dict[str, Any]:
         **_text_context(spec),
         "multimodal": spec.multimodal,
         "head_auto_class": "AutoModelForImageTextToText" if spec.multimodal else "AutoModelForCausalLM",
+        # the harness class the repo's tests declare themselves with (scaffold.testing)
+        "suite_class": "ImageTextToTextRepoTests" if spec.multimodal else "CausalLMRepoTests",
         # The decoder's own classes: the base model of a text-only repo, `language_model` of a multimodal one.
         "text_config_class": mm.get("text_config", spec.config_class),
         "text_model_class": mm.get("text_model", spec.base_model_class),
@@ -128,6 +130,7 @@ def _text_context(spec: Spec) -> dict[str, Any]:
         "num_parameters_human": human_count(spec.num_parameters),
         "has_weights": spec.weights,
         "tool_version": __version__,
+        "tool_series": ".".join(__version__.split(".")[:2]) + ".*",
     }
 
 
@@ -160,10 +163,6 @@ def render(spec: Spec, variant: str = "decoder") -> dict[str, str]:
             raise ScaffoldError(f"template {rel_template} failed to render: {err}") from err
         if text.strip():  # files of the other variant render empty (cookiecutter's post-gen hook deletes them)
             files[rel_out] = text
-    # The conformance suite is one file shared with `tf-scaffold check`: copied verbatim, never templated.
-    from scaffold.conformance import CHECKS_FILE
-
-    files["tests/conformance.py"] = CHECKS_FILE.read_text(encoding="utf-8")
     return format_python(files)
 
 
@@ -184,7 +183,8 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
             for step in (["check", "--fix-only", "--select", "I"], ["format"]):
                 cmd = [ruff, *step, "--config", str(config), "--stdin-filename", rel, "-"]
                 try:
-                    proc = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
+                    # run outside any project, so import sections come out as they do in the repo itself
+                    proc = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False, cwd=tmp)
                 except FileNotFoundError:
                     raise ScaffoldError(
                         "ruff is not installed: `pip install ruff` (tf-scaffold formats generated code)"

@@ -1,6 +1,4 @@
-import importlib.util
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -39,16 +37,7 @@ def generated(request) -> Path:
 
 @pytest.fixture(scope="session")
 def harness():
-    """The engine harness module every generated repo ships (tests/harness.py of the template)."""
-    from scaffold.render import template_dir
+    """The engine harness every generated repo's tests run on."""
+    from scaffold.testing import harness
 
-    path = template_dir() / "{{cookiecutter.repo_name}}" / "tests" / "harness.py"
-    before, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ inside templates/
-    try:
-        spec = importlib.util.spec_from_file_location("generated_harness", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["generated_harness"] = module
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = before
-    return module
+    return harness

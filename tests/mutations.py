@@ -96,6 +96,31 @@ def two_interface_calls(repo: Path) -> None:
     )
 
 
+def aliased_interface(repo: Path) -> None:
+    """ALL_ATTENTION_FUNCTIONS imported under another name: Python and SGLang follow it, vLLM's source reading does
+    not."""
+    path = _modeling(repo)
+    _edit(
+        path,
+        "from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS,",
+        "from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS as ATTENTION_FUNCTIONS,",
+    )
+    text = path.read_text()
+    path.write_text(text.replace("ALL_ATTENTION_FUNCTIONS.get_interface(", "ATTENTION_FUNCTIONS.get_interface("))
+
+
+def direct_interface_call(repo: Path) -> None:
+    """The interface indexed and called in one expression, with no local variable."""
+    _regex(
+        _modeling(repo),
+        r"        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS\.get_interface\(\n"
+        r"            self\.config\._attn_implementation, eager_attention_forward\n        \)\n"
+        r"        attn_output, attn_weights = attention_interface\(",
+        "        attn_output, attn_weights = ALL_ATTENTION_FUNCTIONS.get_interface(\n"
+        "            self.config._attn_implementation, eager_attention_forward\n        )(",
+    )
+
+
 def no_backend_flag(repo: Path) -> None:
     _regex(_modeling(repo), r"\n    _supports_attention_backend = True\n", "\n")
 
@@ -225,6 +250,20 @@ MUTATIONS = [
         ("TFS012", "TFS101"),
         two_interface_calls,
         ("TFS012",),
+    ),
+    Mutation(
+        "aliased-interface",
+        "ALL_ATTENTION_FUNCTIONS imported as ATTENTION_FUNCTIONS",
+        ("TFS023",),
+        aliased_interface,
+        ("TFS023",),
+    ),
+    Mutation(
+        "direct-interface-call",
+        "ALL_ATTENTION_FUNCTIONS.get_interface(...)(...) called with no local variable",
+        ("TFS023",),
+        direct_interface_call,
+        ("TFS023",),
     ),
     Mutation("no-backend-flag", "_supports_attention_backend removed", ("TFS020",), no_backend_flag, ("TFS020",)),
     Mutation(

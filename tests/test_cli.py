@@ -166,7 +166,7 @@ def test_killed_new_leaves_no_target_and_next_run_cleans_up(tmp_path):
 def test_test_command_reports_passes_and_skip_reasons(tiny_repo):
     result = run("test", str(tiny_repo), "--engines", "vllm")
     assert result.exit_code == 0, result.output
-    assert "test_model::test_kv_cache" in result.output
+    assert "TestAcmeLm::test_kv_cache_decoding_equals_full_forward" in result.output
     # parametrised ids are shown, not swallowed as markup
     assert "test_dynamic_conformance[TFS109]" in result.output
     assert "test_vllm_offline_greedy_matches_transformers[tp2]" in result.output

@@ -10,7 +10,13 @@ from mutations import MM_MUTATIONS, MUTATIONS, make
 from typer.testing import CliRunner
 
 from scaffold.cli import app
-from scaffold.conformance.checks import DYNAMIC_IDS, MM_IDS, RULES, STATIC_IDS, check, static_checks
+from scaffold.conformance import DYNAMIC, RULES, STATIC, check, ids
+from scaffold.conformance import static_checks as run_static
+
+
+def static_checks(repo):
+    return run_static(repo)[0]
+
 
 runner = CliRunner()
 
@@ -22,9 +28,9 @@ def corpus(tiny_repo, tmp_path_factory):
 
 
 def test_every_rule_is_documented():
-    for rule_id, (title, engine, fix) in RULES.items():
-        assert rule_id.startswith("TFS") and title and engine and fix
-    assert set(STATIC_IDS) | set(DYNAMIC_IDS) == set(RULES)
+    for rule_id, rule in RULES.items():
+        assert rule_id.startswith("TFS") and rule.title and rule.engine and rule.fix and rule.name
+    assert set(ids(STATIC)) | set(ids(DYNAMIC)) == set(RULES)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +43,10 @@ def test_generated_repo_is_clean(tiny_repo):
     report = check(tiny_repo, trust_remote_code=True)
     assert report.findings == [], "\n".join(map(str, report.findings))
     # every check ran, the 2-process TP run included; the image checks are skipped, with the reason
-    assert set(report.ran) == set(RULES) - set(MM_IDS)
-    assert set(report.skipped) == set(MM_IDS)
-    assert all("text-only" in why for why in report.skipped.values())
+    multimodal = {i for i, r in RULES.items() if r.applies_to == {"multimodal"}}
+    assert set(report.ran) == set(RULES) - multimodal
+    assert set(report.skipped) == multimodal
+    assert all("text" in why for why in report.skipped.values())
 
 
 def test_generated_multimodal_repo_is_clean(tiny_vl_repo):
@@ -111,7 +118,7 @@ def test_cli_exit_codes_and_json(tiny_repo, corpus):
     result = runner.invoke(app, ["check", str(broken), "--json"])
     assert result.exit_code == 1
     payload = json.loads(result.output)
-    assert payload["errors"] >= 1 and payload["findings"][0]["id"] == "TFS020"
+    assert payload["schema"] == 2 and payload["errors"] >= 1 and payload["findings"][0]["id"] == "TFS020"
     assert {"id", "severity", "file", "line", "message", "engine", "fix", "title"} <= set(payload["findings"][0])
     result = runner.invoke(app, ["check", str(broken), "--ignore", "TFS020"])
     assert result.exit_code == 0
@@ -190,3 +197,16 @@ def test_static_check_does_not_import_torch(tiny_repo):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
+
+
+def test_conformance_docs_are_generated_from_the_registry():
+    """docs/conformance.md is what the registry generates: a rule added or changed without regenerating it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaffold.conformance.docs", "--check"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    from scaffold.conformance.docs import render
+
+    text = render()
+    for rule_id, rule in RULES.items():
+        assert f"| {rule_id} | `{rule.name}` | {rule.severity} |" in text

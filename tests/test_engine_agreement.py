@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from mutations import MUTATIONS, make
-
-from scaffold.conformance.checks import ENGINE_VERDICTS, check
+import scaffold.conformance.dynamic  # noqa: F401  (registers the dynamic rules)
+from scaffold.conformance import RULES, check
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
@@ -124,14 +124,14 @@ def test_every_engine_failure_is_a_check_error(table):
 
 
 def test_what_findings_say_of_an_engine_is_what_it_did(table):
-    """Where a rule states what an engine does with a repo that breaks it (`ENGINE_VERDICTS`, which its text says in
+    """Where a rule states what an engine does with a repo that breaks it (`Rule.verdicts`, which its text says in
     words), the engine did exactly that on every mutation the rule flags; and every such statement was put to the
     test by at least one mutation."""
     exercised = set()
     for name, verdicts, report in table[1:]:
         for finding in report.findings:
             for engine, (v, detail) in verdicts.items():
-                claimed = ENGINE_VERDICTS.get(finding.id, {}).get(ENGINES[engine][0])
+                claimed = RULES[finding.id].verdicts.get(ENGINES[engine][0]) if finding.id in RULES else None
                 if claimed is None:
                     continue
                 exercised.add((finding.id, ENGINES[engine][0]))

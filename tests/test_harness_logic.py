@@ -1,5 +1,6 @@
 """The engine harness's own logic (comparison rules, version detection, ports, server lifecycle, skip reasons),
-tested where no engine is installed. The module under test is the one generated repos ship."""
+tested where no engine is installed. The module under test is the one every generated repo's tests run on
+(`scaffold.testing.harness`)."""
 
 import dataclasses
 import importlib.util
@@ -133,22 +134,36 @@ def test_skip_reasons(harness, monkeypatch):
     assert harness.cpu_threads_bind(2) == "0-3|4-7"
 
 
+def _fake_python(tmp_path: Path, body: str) -> str:
+    """An executable standing in for an engine environment's python: it ignores `-m scaffold.testing.engine_runner`
+    and runs `body` with this interpreter."""
+    script = tmp_path / "fake_python"
+    (tmp_path / "body.py").write_text(body)
+    script.write_text(f"#!/bin/sh\nexec {sys.executable} {tmp_path / 'body.py'}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
 def test_engine_runner_result_decoding(harness, tmp_path):
-    tests = tmp_path / "repo" / "tests"
-    tests.mkdir(parents=True)
-    runner = tests / "engine_runner.py"
     result = {"sequences": [{"tokens": [7, 9], "top_logprobs": [{"7": -0.1}, {"9": -0.2, "3": -1.5}]}]}
-    runner.write_text(
-        f"import sys\nprint('log line')\nprint('RESULT ' + {json.dumps(json.dumps(result))}, flush=True)\n"
+    python = _fake_python(
+        tmp_path, f"print('log line')\nprint('RESULT ' + {json.dumps(json.dumps(result))}, flush=True)\n"
     )
-    proc, got = harness.run_engine_runner(tmp_path / "repo", [], dict(os.environ))
+    proc, got = harness.run_engine_runner(tmp_path, [], dict(os.environ), python=python)
     assert proc.returncode == 0 and got == result
     seq = harness.engine_sequence(got["sequences"][0])
     assert seq.tokens == [7, 9] and seq.top_logprobs == [{7: -0.1}, {9: -0.2, 3: -1.5}]
     # a runner that fails, even after printing a result, gives no result
-    runner.write_text("print('RESULT {}')\nraise SystemExit(3)\n")
-    proc, got = harness.run_engine_runner(tmp_path / "repo", [], dict(os.environ))
+    python = _fake_python(tmp_path, "print('RESULT {}')\nraise SystemExit(3)\n")
+    proc, got = harness.run_engine_runner(tmp_path, [], dict(os.environ), python=python)
     assert proc.returncode == 3 and got is None
+    # SGLang's result says which class ran only through its log line
+    sglang = {"engine": "sglang", "sequences": []}
+    python = _fake_python(
+        tmp_path,
+        f"import sys\nprint('Using Transformers backend.', file=sys.stderr)\nprint('RESULT ' + {json.dumps(json.dumps(sglang))})\n",
+    )
+    assert harness.run_engine_runner(tmp_path, [], dict(os.environ), python=python)[1]["transformers_backend"] is True
 
 
 def test_package_version(harness):

