@@ -32,7 +32,9 @@ def main() -> None:
         subprocess.run([exe, "new", "acme-lm", "-o", tmp, "--no-input"], check=True, capture_output=True)
         repo = Path(tmp) / "acme-lm"
         static = [timed([exe, "check", str(repo)])[0] for _ in range(args.repeats)]
-        print(f"tf-scaffold check (static): median {statistics.median(static):.2f} s over {args.repeats} runs (target <= 1 s)")
+        print(
+            f"tf-scaffold check (static): median {statistics.median(static):.2f} s over {args.repeats} runs (target <= 1 s)"
+        )
         dynamic, _ = timed([exe, "check", str(repo), "--trust-remote-code"])
         print(f"tf-scaffold check --trust-remote-code (TP run included): {dynamic:.1f} s")
         harness, out = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=repo)

@@ -26,9 +26,22 @@ def llama_config(repo: Path):
     from transformers import LlamaConfig
 
     cfg = json.loads((repo / "config.json").read_text())
-    keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-            "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps", "rope_parameters",
-            "tie_word_embeddings", "pad_token_id", "bos_token_id", "eos_token_id")
+    keys = (
+        "vocab_size",
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "max_position_embeddings",
+        "rms_norm_eps",
+        "rope_parameters",
+        "tie_word_embeddings",
+        "pad_token_id",
+        "bos_token_id",
+        "eos_token_id",
+    )
     return LlamaConfig(**{k: cfg[k] for k in keys})
 
 
@@ -55,8 +68,10 @@ def bench_forward(repo: Path, batch: int, seq: int, repeats: int, threads: int, 
                         out = logits
             same = torch.equal(ours(input_ids=ids, use_cache=False).logits, out)
         a, b = statistics.median(times["ours"]), statistics.median(times["llama"])
-        print(f"forward[{impl}] batch {batch}x{seq}: ours {a * 1000:.1f} ms, LlamaForCausalLM {b * 1000:.1f} ms, "
-              f"ratio {a / b:.3f} (target <= 1.02), logits identical: {same}")
+        print(
+            f"forward[{impl}] batch {batch}x{seq}: ours {a * 1000:.1f} ms, LlamaForCausalLM {b * 1000:.1f} ms, "
+            f"ratio {a / b:.3f} (target <= 1.02), logits identical: {same}"
+        )
 
 
 def bench_new(repeats: int) -> None:
@@ -74,8 +89,10 @@ def bench_new(repeats: int) -> None:
     subprocess.run([sys.executable, "-c", "import transformers.modeling_utils, transformers.generation"], check=True)
     floor = time.perf_counter() - t0
     a, b = statistics.median(new_times), statistics.median(import_times)
-    print(f"tf-scaffold new (tiny, weights): {a:.2f} s; import torch, transformers: {b:.2f} s; ratio {a / b:.2f} "
-          f"(target <= 1.5); importing transformers' modeling stack alone: {floor:.2f} s")
+    print(
+        f"tf-scaffold new (tiny, weights): {a:.2f} s; import torch, transformers: {b:.2f} s; ratio {a / b:.2f} "
+        f"(target <= 1.5); importing transformers' modeling stack alone: {floor:.2f} s"
+    )
 
 
 def main() -> None:

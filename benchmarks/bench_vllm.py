@@ -96,12 +96,18 @@ def bench(repo: Path, args) -> None:
                 runs[impl].append(tps)
                 tokens.setdefault(impl, res["tokens"])
                 assert res["transformers_backend"] is (impl == "transformers"), res["transformers_backend"]
-                print(f"  {repo.name} round {r} {impl:12s}: {tps:8.1f} tok/s ({res['generated']} tokens in "
-                      f"{res['seconds']:.2f} s; process {time.perf_counter() - t0:.0f} s)", flush=True)
+                print(
+                    f"  {repo.name} round {r} {impl:12s}: {tps:8.1f} tok/s ({res['generated']} tokens in "
+                    f"{res['seconds']:.2f} s; process {time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
         a, b = statistics.median(runs["transformers"]), statistics.median(runs["native"])
         same = tokens["transformers"] == tokens["native"]
-        print(f"{repo.name}: Transformers backend {a:.1f} tok/s, native Llama {b:.1f} tok/s, ratio {a / b:.3f}; "
-              f"same tokens: {same}", flush=True)
+        print(
+            f"{repo.name}: Transformers backend {a:.1f} tok/s, native Llama {b:.1f} tok/s, ratio {a / b:.3f}; "
+            f"same tokens: {same}",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -50,14 +50,19 @@ def main() -> None:
 
         ours, ref = load_pair(text, "sdpa")
         ids, mask = padded_batch(ours.config.vocab_size, length=12)
-        rows = {"prompt 0": slice(0, 1), "prompt 1": slice(1, 2), "prompt 2": slice(2, 3), "padded batch of 3": slice(0, 3)}
+        rows = {
+            "prompt 0": slice(0, 1),
+            "prompt 1": slice(1, 2),
+            "prompt 2": slice(2, 3),
+            "padded batch of 3": slice(0, 3),
+        }
         print("\ngenerate() vs LlamaForCausalLM.generate(), 16 greedy tokens")
         for name, r in rows.items():
             # prompt 1 alone is the padded row without its padding
             prompt, prompt_mask = (ids[r][:, 7:], mask[r][:, 7:]) if name == "prompt 1" else (ids[r], mask[r])
             kwargs = dict(attention_mask=prompt_mask, do_sample=False, max_new_tokens=16, min_new_tokens=16)
             a, b = ours.generate(prompt, **kwargs), ref.generate(prompt, **kwargs)
-            print(f"  {name:18s} equal={torch.equal(a, b)}  tokens={a[0, prompt.shape[1]:].tolist()}")
+            print(f"  {name:18s} equal={torch.equal(a, b)}  tokens={a[0, prompt.shape[1] :].tolist()}")
 
         from PIL import Image
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -82,7 +87,9 @@ def main() -> None:
             b = ref_eager(input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
         hs = max((x - y).abs().max().item() for x, y in zip(a.hidden_states, b.hidden_states, strict=True))
         at = max((x - y).abs().max().item() for x, y in zip(a.attentions, b.attentions, strict=True))
-        print(f"\nhidden states ({len(a.hidden_states)}) max |diff| {hs}, attentions ({len(a.attentions)}) max |diff| {at}")
+        print(
+            f"\nhidden states ({len(a.hidden_states)}) max |diff| {hs}, attentions ({len(a.attentions)}) max |diff| {at}"
+        )
 
         print(f"\nRoPE types: max |logits - Llama| over positions 64..{LONG - 1} (original context 64, max 128)")
         for rope, scaling in ROPE_SCALINGS.items():

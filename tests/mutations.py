@@ -142,6 +142,15 @@ def tp_plan_typo(repo: Path) -> None:
     _edit(next(repo.glob("configuration_*.py")), '"layers.*.self_attn.q_proj"', '"layers.*.self_attn.q_prj"')
 
 
+def tp_style_sglang_refuses(repo: Path) -> None:
+    # vLLM's name for a column-parallel Linear whose output is gathered; transformers' Phi-3 and OLMo-2 use it
+    _edit(
+        next(repo.glob("configuration_*.py")),
+        '"layers.*.self_attn.q_proj": "colwise"',
+        '"layers.*.self_attn.q_proj": "colwise_gather_output"',
+    )
+
+
 def layer_outside_modulelist(repo: Path) -> None:
     path = _modeling(repo)
     layer_cls = re.search(r"(\w+DecoderLayer)\(config, layer_idx\)", path.read_text()).group(1)
@@ -282,9 +291,16 @@ MUTATIONS = [
     Mutation(
         "tp-plan-typo",
         "tensor-parallel plan pattern with a typo (q_prj)",
-        ("TFS031", "TFS108"),
+        ("TFS108",),
         tp_plan_typo,
-        ("TFS031",),
+        warnings=("TFS031",),
+    ),
+    Mutation(
+        "tp-style-sglang-refuses",
+        "q_proj sharded with vLLM's colwise_gather_output, a style SGLang does not know",
+        ("TFS030",),
+        tp_style_sglang_refuses,
+        ("TFS030",),
     ),
     Mutation(
         "layer-outside-modulelist",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from mutations import MUTATIONS, make
+
 import scaffold.conformance.dynamic  # noqa: F401  (registers the dynamic rules)
 from scaffold.conformance import RULES, check
 
@@ -137,7 +138,9 @@ def test_what_findings_say_of_an_engine_is_what_it_did(table):
                 exercised.add((finding.id, ENGINES[engine][0]))
                 assert v == claimed, f"{name}: {finding.id} says {ENGINES[engine][0]} {claimed}, it {v}: {detail}"
     labels = {ENGINES[engine][0] for engine in AVAILABLE}
-    untested = sorted((rule, label) for rule, claims in ENGINE_VERDICTS.items() for label in claims if label in labels)
+    untested = sorted(
+        (rule_id, label) for rule_id, rule in RULES.items() for label in rule.verdicts if label in labels
+    )
     untested = [pair for pair in untested if pair not in exercised]
     assert not untested, f"claims no mutation put to the test: {untested}"
 

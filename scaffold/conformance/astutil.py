@@ -33,6 +33,24 @@ def self_assignments(func: ast.FunctionDef | None) -> dict[str, ast.AST]:
     return out
 
 
+def all_self_assignments(func: ast.FunctionDef | None) -> dict[str, list[ast.AST]]:
+    """{attr: [values]} for every `self.attr = value` in a function, every branch's, `a if c else b` split in two."""
+    out: dict[str, list[ast.AST]] = {}
+    if func is None:
+        return out
+    for node in ast.walk(func):
+        for target in assigned(node):
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                pending = [node.value]
+                while pending:
+                    value = pending.pop()
+                    if isinstance(value, ast.IfExp):
+                        pending += [value.body, value.orelse]
+                    else:
+                        out.setdefault(target.attr, []).append(value)
+    return out
+
+
 def class_assignments(cls: ast.ClassDef) -> dict[str, ast.AST]:
     """{name: value} of the class body's assignments (`x = v`, `x: T = v`)."""
     out: dict[str, ast.AST] = {}

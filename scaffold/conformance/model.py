@@ -157,6 +157,9 @@ class Repo:
             parts = split_target(target) if target else None
             if parts:
                 modules.setdefault(parts[0], f"auto_map[{key!r}]")
+            elif target and (".." in target or "/" in target or "\\" in target):
+                issue = Issue("config.json", 0, f"auto_map[{key!r}] names {target[:80]!r}, outside the repo")
+                self.problems.append(("TFS010", issue))
         for pattern in SOURCE_PATTERNS:
             try:
                 found = sorted(self.root.glob(pattern))
@@ -326,7 +329,11 @@ class Repo:
         if found is None:
             return None
         body = [n for n in found.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
-        if len(body) == 1 and isinstance(body[0], ast.Raise) and astutil.call_name(body[0].exc) == "NotImplementedError":
+        if (
+            len(body) == 1
+            and isinstance(body[0], ast.Raise)
+            and astutil.call_name(body[0].exc) == "NotImplementedError"
+        ):
             return None
         return found
 
@@ -344,6 +351,21 @@ class Repo:
         for attr, (value, owner) in self.init_attrs(ref).items():
             if isinstance(value, ast.Call) and (name := astutil.call_name(value)):
                 out[attr] = self.resolve(owner.source, value.func) or name
+        return out
+
+    def members(self, ref: ClassRef | None) -> dict[str, list[ClassRef | str]]:
+        """{attr: [what it may be]} over every branch of the __init__ of the class and its ancestors: a class, the
+        name of a class that is not readable, or "Parameter" for `nn.Parameter(...)`."""
+        out: dict[str, list[ClassRef | str]] = {}
+        for current in reversed(self.chain(ref)):
+            for attr, values in astutil.all_self_assignments(astutil.method(current.node, "__init__")).items():
+                kinds = [
+                    self.resolve(current.source, value.func) or name
+                    for value in values
+                    if isinstance(value, ast.Call) and (name := astutil.call_name(value))
+                ]
+                if kinds:
+                    out[attr] = kinds
         return out
 
     def module_lists(self, ref: ClassRef | None) -> dict[str, list[ClassRef]]:

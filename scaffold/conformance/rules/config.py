@@ -144,7 +144,7 @@ def no_head_class(repo: Repo):
 
 
 def declared_fields(repo: Repo) -> set[str]:
-    """Fields the config classes define (dataclass fields, __init__ parameters, `self.x =`) and the aliases of
+    """Fields the config classes define (dataclass fields, __init__ parameters, `self.x =`, properties) and the aliases of
     their `attribute_map`s (GPT-2's `hidden_size` -> `n_embd`), transformers parents included."""
     names: set[str] = set()
     aliases: dict[str, str] = {}
@@ -153,6 +153,10 @@ def declared_fields(repo: Repo) -> set[str]:
             for node in current.node.body:
                 if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
                     names.add(node.target.id)
+                elif isinstance(node, ast.FunctionDef) and any(
+                    astutil.call_name(d) == "property" for d in node.decorator_list
+                ):
+                    names.add(node.name)  # a derived field: `def num_hidden_layers(self): return 2 * self.num_layers`
             init = astutil.method(current.node, "__init__")
             if init is not None:
                 names |= {a.arg for a in init.args.args if a.arg != "self"} | set(astutil.self_assignments(init))

@@ -29,13 +29,44 @@ def head_extra_modules(repo: Repo):
     init, owner = repo.method(repo.head, "__init__")
     extra = []
     for attr, (value, _) in repo.init_attrs(repo.head).items():
-        if attr in ("model", "lm_head") or not isinstance(value, ast.Call):
+        if attr in ("model", "lm_head", _prefix(repo)) or not isinstance(value, ast.Call):
             continue
         child = repo.children(repo.head).get(attr)
         if isinstance(child, ClassRef) or astutil.call_name(value) in MODULE_CALLS:
             extra.append(attr)
     if extra and owner is not None:
         yield Issue(*repo.where(owner, init), f"{repo.head.name} defines {', '.join('self.' + a for a in extra)}")
+
+
+def _prefix(repo: Repo) -> str:
+    """The head's `base_model_prefix` (transformers' default: "model")."""
+    node, _ = repo.class_attr(repo.head, "base_model_prefix")
+    prefix = astutil.literal(node) if node is not None else None
+    return prefix if isinstance(prefix, str) and prefix else "model"
+
+
+# The checkpoint prefixes SGLang's `hf_to_sglang_mapper` (sglang/srt/models/transformers.py) maps onto its `model.`;
+# vLLM maps whatever `base_model_prefix` says.
+SGLANG_BASE_PREFIXES = ("model", "transformer", "gpt_neox")
+
+
+@rule(
+    "TFS044",
+    "base-model-prefix-sglang-cannot-map",
+    "the base model sits under a prefix SGLang does not map",
+    engine=(
+        "vLLM renames `<base_model_prefix>.*` checkpoint keys to `model.*`; SGLang maps only model., transformer. "
+        "and gpt_neox. and looks for the rest under model.<prefix>.*: 'No module or parameter named ...' at load"
+    ),
+    fix='name the head\'s base model attribute `model` (base_model_prefix = "model") and save its weights as model.*',
+    requires=("config", "head"),
+)
+def base_model_prefix_sglang_cannot_map(repo: Repo):
+    prefix = _prefix(repo)
+    attrs = repo.init_attrs(repo.head)
+    if prefix not in SGLANG_BASE_PREFIXES and prefix in attrs:
+        value, owner = attrs[prefix]
+        yield Issue(*repo.where(owner, value), f"{repo.head.name} holds its base model as self.{prefix}")
 
 
 @rule(
@@ -89,11 +120,13 @@ def lm_head_not_one_linear(repo: Repo):
     verdicts={"vLLM": "rejected", "SGLang": "rejected"},
 )
 def checkpoint_keys_outside_model(repo: Repo):
+    # vLLM renames <base_model_prefix>.* to model.*; TFS044 says what SGLang does with it
+    allowed = ("model.", "lm_head.") + ((_prefix(repo) + ".",) if repo.head is not None else ())
     for name, keys in safetensors_keys(repo.root).items():
         if isinstance(keys, str):
             yield Issue(name, 0, keys)
             continue
-        bad = [k for k in keys if not k.startswith(("model.", "lm_head."))]
+        bad = [k for k in keys if not k.startswith(allowed)]
         if bad:
             shown = ", ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
             yield Issue(name, 0, f"{len(bad)} keys outside model./lm_head.: {shown}")

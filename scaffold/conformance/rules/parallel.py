@@ -6,16 +6,33 @@ from scaffold.conformance import astutil
 from scaffold.conformance.model import ClassRef, Repo
 from scaffold.conformance.registry import WARNING, Issue, rule
 
-# Tensor-parallel styles both engines apply; anything else is silently replicated by them.
-ENGINE_TP_STYLES = {
-    "colwise",
-    "rowwise",
-    "replicate",
-    "colwise_gather_output",
-    "rowwise_split_input",
-    "colwise_rep",
-    "rowwise_rep",
+# The tensor-parallel styles each engine's Transformers backend knows. vLLM (`replace_linear_class` in
+# vllm/model_executor/models/transformers/utils.py) replicates an nn.Linear whose style it does not know; SGLang
+# (`_normalize_tp_style` in sglang/srt/models/transformers.py) maps transformers' other names onto its own and raises
+# "Unsupported TP style" for anything else, at load, whatever the tensor-parallel size.
+VLLM_TP_STYLES = {"colwise", "rowwise", "replicate", "colwise_gather_output", "rowwise_split_input"}
+SGLANG_TP_ALIASES = {
+    "colwiseparallel": "colwise",
+    "packed_colwise": "colwise",
+    "local_colwise": "colwise",
+    "rowwiseparallel": "rowwise",
+    "packed_rowwise": "rowwise",
+    "local_rowwise": "rowwise",
+    "local_packed_rowwise": "rowwise",
+    "embedding_rowwise": "replicate",
+    "isolated": "replicate",
+    "local": "replicate",
+    "replicated_with_grad_allreduce": "replicate",
+    "moe_tp_experts": "replicate",
 }
+SGLANG_TP_STYLES = {"colwise", "colwise_rep", "rowwise", "rowwise_rep", "replicate"}
+
+
+def sglang_style(style: str) -> str | None:
+    """The style SGLang applies for a plan's style, None where it refuses to load."""
+    style = style.lower().replace("-", "_")
+    style = SGLANG_TP_ALIASES.get(style, style)
+    return style if style in SGLANG_TP_STYLES else None
 
 
 def _plan(repo: Repo, config_class: ClassRef | None, section: str, attr: str):
@@ -30,6 +47,15 @@ def _plan(repo: Repo, config_class: ClassRef | None, section: str, attr: str):
     return astutil.literal(node), file, line
 
 
+def _tp_plan(repo: Repo, config_class: ClassRef | None, section: str):
+    """(plan, file, line) of a tower's tensor-parallel plan when it is {pattern: style} strings (TFS009 reports any
+    other shape), else (None, ...)."""
+    plan, file, line = _plan(repo, config_class, section, "base_model_tp_plan")
+    if not (isinstance(plan, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in plan.items())):
+        plan = None
+    return plan, file, line
+
+
 def _towers(repo: Repo) -> list[tuple[ClassRef | None, ClassRef | None, str]]:
     """(config class, the model class its plan is relative to, config.json section) per tower."""
     towers = [(repo.text_config_class, repo.decoder, "text_config")]
@@ -40,28 +66,45 @@ def _towers(repo: Repo) -> list[tuple[ClassRef | None, ClassRef | None, str]]:
     return towers
 
 
-def resolves(repo: Repo, ref: ClassRef | None, parts: list[str]) -> bool:
-    """Does `layers.*.self_attn.q_proj` name a module of `ref` (as far as the source shows)?"""
-    current, i = ref, 0
-    while i < len(parts):
-        if current is None:
-            return False
-        part = parts[i]
-        lists = repo.module_lists(current)
+LEAVES = {"Linear", "Parameter", "Embedding", "Conv1d", "Conv2d", "Conv3d", "LayerNorm"}
+
+
+UNKNOWN = "?"
+
+
+def reached(repo: Repo, ref: ClassRef | None, parts: list[str]) -> list[ClassRef | str]:
+    """What `layers.*.self_attn.q_proj` names in `ref`, through every branch of the __init__s (`a if c else b`,
+    assignments under `if`): classes, names like "Linear" and "Parameter", UNKNOWN where the source does not show
+    (the benefit of the doubt); [] when it names nothing."""
+    pending, seen, out = [(ref, 0)], set(), []
+    while pending:
+        current, i = pending.pop()
+        if (id(current), i) in seen or current is None:
+            continue
+        seen.add((id(current), i))
+        if i == len(parts):
+            out.append(current)
+            continue
+        if isinstance(current, str):
+            if current not in LEAVES:
+                out.append(UNKNOWN)
+            elif parts[i] in ("weight", "bias") and i + 1 == len(parts):
+                out.append(current)
+            continue
+        part, lists = parts[i], repo.module_lists(current)
         if part in lists:
-            if i + 1 < len(parts) and (parts[i + 1] == "*" or parts[i + 1].isdigit()):
-                current = lists[part][0] if lists[part] else None
-                i += 2
-                continue
-            return i + 1 == len(parts)
-        children = repo.children(current)
-        if part not in children:
-            return False
-        child = children[part]
-        if not isinstance(child, ClassRef):
-            return i + 1 == len(parts) or parts[i + 1] in ("weight", "bias")
-        current, i = child, i + 1
-    return True
+            if i + 1 == len(parts):
+                out.append("ModuleList")
+            elif parts[i + 1] == "*" or parts[i + 1].isdigit():
+                pending += [(element, i + 2) for element in lists[part]] if lists[part] else []
+                out += [] if lists[part] else [UNKNOWN]
+            continue
+        pending += [(member, i + 1) for member in repo.members(current).get(part, [])]
+    return out
+
+
+def resolves(repo: Repo, ref: ClassRef | None, parts: list[str]) -> bool:
+    return bool(reached(repo, ref, parts))
 
 
 PLANS = ("config", "base-model")
@@ -69,38 +112,63 @@ PLANS = ("config", "base-model")
 
 @rule(
     "TFS030",
-    "tp-style-unknown",
-    "tensor-parallel plan uses a style the engines do not apply",
+    "tp-style-sglang-refuses",
+    "tensor-parallel plan uses a style SGLang refuses",
     engine=(
-        "vLLM and SGLang replicate a layer with an unknown style while its partner stays sharded: wrong outputs "
-        "under tensor parallelism; transformers raises ValueError"
+        "SGLang refuses to load the model (ValueError: Unsupported TP style), whatever the tensor-parallel size; "
+        "vLLM replicates the layer, which breaks its sharded partner under tensor parallelism"
     ),
-    fix="use colwise / rowwise (or replicate, colwise_gather_output, rowwise_split_input)",
+    fix="use colwise / rowwise (or replicate), which both engines apply",
+    requires=PLANS,
+    verdicts={"vLLM": "ok", "SGLang": "rejected"},  # at TP=1
+)
+def tp_style_sglang_refuses(repo: Repo):
+    for config_class, _model, section in _towers(repo):
+        plan, file, line = _tp_plan(repo, config_class, section)
+        for pattern, style in (plan or {}).items():
+            if sglang_style(style) is None:
+                yield Issue(file, line, f"{pattern!r}: style {style!r}")
+
+
+@rule(
+    "TFS037",
+    "tp-style-vllm-replicates",
+    "tensor-parallel plan shards a Linear with a style vLLM does not apply",
+    engine=(
+        "vLLM replicates that nn.Linear (SGLang shards it): under tensor parallelism on vLLM a column-sharded "
+        "partner or a row-sharded successor gets full-width tensors, a shape error or wrong outputs"
+    ),
+    fix="use colwise / rowwise, which both engines apply",
+    severity=WARNING,
     requires=PLANS,
 )
-def tp_style_unknown(repo: Repo):
-    for config_class, _model, section in _towers(repo):
-        plan, file, line = _plan(repo, config_class, section, "base_model_tp_plan")
-        if isinstance(plan, dict):
-            for pattern, style in plan.items():
-                if style not in ENGINE_TP_STYLES:
-                    yield Issue(file, line, f"{pattern!r}: style {style!r}")
+def tp_style_vllm_replicates(repo: Repo):
+    for config_class, model, section in _towers(repo):
+        plan, file, line = _tp_plan(repo, config_class, section)
+        for pattern, style in (plan or {}).items():
+            sharded = sglang_style(style) in ("colwise", "rowwise")
+            if sharded and style not in VLLM_TP_STYLES and "Linear" in reached(repo, model, pattern.split(".")):
+                yield Issue(file, line, f"{pattern!r}: style {style!r} on an nn.Linear")
 
 
 @rule(
     "TFS031",
     "tp-pattern-matches-nothing",
     "tensor-parallel plan pattern matches no module",
-    engine="the layer is silently left unsharded (transformers only warns): wrong shapes or outputs under tensor parallelism",
-    fix="fix the pattern so it names a module path of the base model, `*` for the layer index",
+    engine=(
+        "the engines and transformers apply the pattern to nothing: the module it was meant for stays replicated, "
+        "which breaks its sharded partner under tensor parallelism (a stale pattern is harmless)"
+    ),
+    fix="fix the pattern so it names a module path of the base model, `*` for the layer index; drop a stale one",
+    severity=WARNING,
     requires=PLANS,
 )
 def tp_pattern_matches_nothing(repo: Repo):
     for config_class, model, section in _towers(repo):
-        plan, file, line = _plan(repo, config_class, section, "base_model_tp_plan")
-        if isinstance(plan, dict) and model is not None:
+        plan, file, line = _tp_plan(repo, config_class, section)
+        if plan and model is not None:
             for pattern in plan:
-                if isinstance(pattern, str) and not resolves(repo, model, pattern.split(".")):
+                if not resolves(repo, model, pattern.split(".")):
                     yield Issue(file, line, f"pattern {pattern!r} matches no module of {model.name}")
 
 
@@ -137,9 +205,9 @@ def pp_plan_malformed(repo: Repo):
 def pp_plan_names_missing_module(repo: Repo):
     plan, file, line = _plan(repo, repo.text_config_class, "text_config", "base_model_pp_plan")
     if isinstance(plan, dict) and repo.decoder is not None:
-        children = repo.children(repo.decoder)
+        members = repo.members(repo.decoder)
         for key in plan:
-            if key not in children:
+            if isinstance(key, str) and key not in members:
                 yield Issue(file, line, f"{key!r} is not a module of {repo.decoder.name}")
 
 
