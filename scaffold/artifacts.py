@@ -165,9 +165,10 @@ def save_weights(model, path: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
 
 
-def write_answers(spec: Spec, folder: Path) -> None:
-    """The answers `new` was given, so the repo can be regenerated: `tf-scaffold new --spec .tf-scaffold.json`."""
-    from scaffold import __version__
+def write_answers(spec: Spec, folder: Path, rendered: dict[str, str]) -> None:
+    """The answers `new` was given (`tf-scaffold new --spec .tf-scaffold.json` regenerates the repo), the tool version,
+    and what it wrote from templates and code: the base `tf-scaffold update` merges against."""
+    from scaffold.update import BUILT_TEXT, RECORD, record_payload
 
-    payload = {"tf_scaffold_version": __version__, "variant": "decoder", "answers": spec.answers()}
-    (folder / ".tf-scaffold.json").write_text(json.dumps(payload, indent=2) + "\n")
+    built = {name: (folder / name).read_text(encoding="utf-8") for name in BUILT_TEXT if (folder / name).is_file()}
+    (folder / RECORD).write_text(record_payload(spec, {**rendered, **built}), encoding="utf-8")

@@ -230,6 +230,61 @@ def check(
     raise typer.Exit(report.exit_code)
 
 
+@app.command(
+    epilog=(
+        "**Examples**\n\n"
+        "`tf-scaffold update ./acme-lm --pretend` (print the diff, write nothing)\n\n"
+        "`tf-scaffold update ./acme-lm` (3-way merge the installed template into the repo)\n\n"
+        "`tf-scaffold update ./old-repo --adopt` (a repo made before update data: record the installed template)\n\n"
+        "Exit codes: 0 updated (or nothing to do), 1 conflicts or weights that no longer fit, 2 usage error."
+    )
+)
+def update(
+    path: Path = typer.Argument(..., help="A repo made by `tf-scaffold new` (it holds .tf-scaffold.json)."),
+    pretend: bool = typer.Option(False, "--pretend", help="Print the diff the update would apply; write nothing."),
+    adopt: bool = typer.Option(
+        False, "--adopt", help="For a repo made before update data existed: record the installed template as its base."
+    ),
+    rebuild_weights: bool = typer.Option(
+        False, "--rebuild-weights", help="Regenerate the tiny random weights when they no longer fit the updated code."
+    ),
+) -> None:
+    """Bring a generated repo to the installed template: your edits are kept, template changes are merged in."""
+    from scaffold.update import update as run_update
+
+    try:
+        result = run_update(path, pretend=pretend, adopt=adopt, weights=rebuild_weights)
+    except ScaffoldError as err:
+        _fail(str(err), err.exit_code)
+    if pretend:
+        typer.echo(result.diff(), nl=False)
+    verb = "would be" if pretend else "were"
+    typer.echo(f"{path}: tf-scaffold {result.old_version} -> {result.new_version}")
+    if not result.files:
+        typer.echo("  nothing to change: the repo already has the installed template's code")
+    for change in result.files:
+        colour = typer.colors.RED if change.action == "conflict" else None
+        typer.secho(f"  {change.action:10s} {change.path}", fg=colour)
+    for note in result.notes:
+        typer.echo(f"  note: {note}")
+    if result.rebuilt_weights:
+        typer.echo("  model.safetensors rebuilt: tiny random weights for the updated code, from the answers' seed")
+    problems = []
+    if result.conflicts:
+        problems.append(
+            f"{len(result.conflicts)} file(s) {verb} left with conflict markers (<<<<<<< yours ... >>>>>>>): "
+            f"{', '.join(result.conflicts)}; edit them to keep what you want, then run the tests"
+        )
+    if result.weights:
+        problems.append(result.weights)
+    for problem in problems:
+        typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+    if problems:
+        raise typer.Exit(1)
+    if not pretend and result.files:
+        typer.echo(f"Next: tf-scaffold check {path} && (cd {path} && pytest)")
+
+
 env_app = typer.Typer(help="Build environments that run the real engines.", no_args_is_help=True)
 app.add_typer(env_app, name="env")
 

@@ -76,7 +76,7 @@ def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewRe
         if spec.multimodal:
             build_processor(spec, staging)
         build_model_files(spec, staging)
-        write_answers(spec, staging)
+        write_answers(spec, staging, files)
         result.files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
 
     try:

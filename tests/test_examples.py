@@ -17,6 +17,9 @@ def normalise(rel: str, data: bytes) -> bytes:
         obj = json.loads(data)
         for key in VERSION_KEYS:
             obj.pop(key, None)
+        for name, text in (obj.get("base") or {}).items():  # .tf-scaffold.json: the files as written, config.json too
+            if name.endswith(".json"):
+                obj["base"][name] = normalise(name, text.encode()).decode()
         return json.dumps(obj, sort_keys=True).encode()
     return data
 
