@@ -10,7 +10,6 @@ Also times `tf-scaffold new` against `python -c "import torch, transformers"` (t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -20,29 +19,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def llama_config(repo: Path):
-    from transformers import LlamaConfig
+    from test_llama_equivalence import llama_config as from_repo  # the suite's mapping of our config onto Llama's
 
-    cfg = json.loads((repo / "config.json").read_text())
-    keys = (
-        "vocab_size",
-        "hidden_size",
-        "intermediate_size",
-        "num_hidden_layers",
-        "num_attention_heads",
-        "num_key_value_heads",
-        "head_dim",
-        "max_position_embeddings",
-        "rms_norm_eps",
-        "rope_parameters",
-        "tie_word_embeddings",
-        "pad_token_id",
-        "bos_token_id",
-        "eos_token_id",
-    )
-    return LlamaConfig(**{k: cfg[k] for k in keys})
+    return from_repo(repo)
 
 
 def bench_forward(repo: Path, batch: int, seq: int, repeats: int, threads: int, impls: list[str]) -> None:
