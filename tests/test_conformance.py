@@ -199,6 +199,19 @@ def test_static_check_does_not_import_torch(tiny_repo):
     assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
 
 
+def test_the_library_api_runs_the_dynamic_rules_on_its_own():
+    """`from scaffold.conformance import check` in a fresh process, nothing else imported: the dynamic rules are in
+    the registry, so `check(..., trust_remote_code=True)` runs them (not a report with the static rules only)."""
+    code = (
+        "from scaffold.conformance import DYNAMIC, RULES, ids; import sys; "
+        "print(len(ids(DYNAMIC)), sum(1 for r in RULES.values()), 'torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    dynamic, total, torch_imported = proc.stdout.split()
+    assert int(dynamic) == sum(1 for r in RULES.values() if r.kind == DYNAMIC) > 0, proc.stderr
+    assert int(total) == len(RULES) and torch_imported == "False"
+
+
 def test_conformance_docs_are_generated_from_the_registry():
     """docs/conformance.md is what the registry generates: a rule added or changed without regenerating it fails."""
     proc = subprocess.run(

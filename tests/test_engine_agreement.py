@@ -14,7 +14,9 @@ import json
 import os
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from mutations import MUTATIONS, make
@@ -31,6 +33,8 @@ ENGINES = {
 }
 # One CPU process per engine cannot show these: their findings must name the feature or release that breaks.
 EXPLAINED_ELSEWHERE = ("tensor parallel", "pipeline", "transformers", "vLLM 0.33")
+OUTCOMES = ("rejected", "wrong", "ok")  # worst first
+NONE = SimpleNamespace(verdicts={})
 
 
 def engine_python(engine: str) -> str | None:
@@ -56,7 +60,7 @@ pytestmark = [
 
 
 def serve(harness, engine: str, repo: Path, workdir: Path) -> dict:
-    env = harness.engine_env(repo, harness.detect_platform(), workdir)
+    env = harness.engine_env(repo, harness.detect_platform(), workdir, offline=True)
     args = [engine, str(repo), json.dumps(PROMPTS), str(MAX_TOKENS)]
     proc, result = harness.run_engine_runner(repo, args, env, python=engine_python(engine))
     if result is None:
@@ -96,10 +100,20 @@ def table(harness, tiny_repo, tmp_path_factory):
     platform = harness.detect_platform()
     assert platform.exact, "the agreement table compares fp32 on CPU"
     ref = harness.transformers_greedy(tiny_repo, platform, PROMPTS, MAX_TOKENS)
-    rows = []
-    for name, repo in [("(unmutated)", tiny_repo)] + [(m.name, make(tiny_repo, root, m)) for m in SELECTED]:
-        verdicts = {engine: verdict(harness, engine, serve(harness, engine, repo, root), ref) for engine in AVAILABLE}
-        rows.append((name, verdicts, check(repo, trust_remote_code=True, tp=False)))
+    repos = [("(unmutated)", tiny_repo)] + [(m.name, make(tiny_repo, root, m)) for m in SELECTED]
+
+    def serve_all(engine: str) -> list[tuple[str, str]]:
+        workdir = root / engine  # caches of its own: the two engines copy the same repos' modules concurrently
+        return [verdict(harness, engine, serve(harness, engine, repo, workdir), ref) for _, repo in repos]
+
+    # one thread per engine, each serving the repos in turn: an engine spends most of its start-up importing on one
+    # core, so the two side by side take about the time of the slower one alone
+    with ThreadPoolExecutor(max_workers=len(AVAILABLE)) as pool:
+        served = dict(zip(AVAILABLE, pool.map(serve_all, AVAILABLE), strict=True))
+    rows = [
+        (name, {engine: served[engine][i] for engine in AVAILABLE}, check(repo, trust_remote_code=True, tp=False))
+        for i, (name, repo) in enumerate(repos)
+    ]
     header = " | ".join(f"{ENGINES[e][0]} (CPU, Transformers backend)" for e in AVAILABLE)
     lines = [f"| mutation | {header} | check | check errors |", "|---|" + "---|" * len(AVAILABLE) + "---|---|"]
     for name, verdicts, report in rows:
@@ -134,13 +148,20 @@ def test_what_findings_say_of_an_engine_is_what_it_did(table):
     test by at least one mutation."""
     exercised = set()
     for name, verdicts, report in table[1:]:
-        for finding in report.findings:
-            for engine, (v, detail) in verdicts.items():
-                claimed = RULES[finding.id].verdicts.get(ENGINES[engine][0]) if finding.id in RULES else None
-                if claimed is None:
-                    continue
-                exercised.add((finding.id, ENGINES[engine][0]))
-                assert v == claimed, f"{name}: {finding.id} says {ENGINES[engine][0]} {claimed}, it {v}: {detail}"
+        for engine, (v, detail) in verdicts.items():
+            label = ENGINES[engine][0]
+            claims = {
+                f.id: RULES[f.id].verdicts[label] for f in report.findings if label in RULES.get(f.id, NONE).verdicts
+            }
+            if not claims:
+                continue
+            # where a repo breaks several rules the worst outcome shows: a refusal to load hides wrong tokens, and
+            # either hides what a rule whose defect alone is harmless says ("ok")
+            outcome = min(claims.values(), key=OUTCOMES.index)
+            for rule_id, claimed in claims.items():
+                if claimed == outcome:
+                    exercised.add((rule_id, label))
+            assert v == outcome, f"{name}: {claims} say {label} {outcome}, it {v}: {detail}"
     labels = {ENGINES[engine][0] for engine in AVAILABLE}
     untested = sorted(
         (rule_id, label) for rule_id, rule in RULES.items() for label in rule.verdicts if label in labels

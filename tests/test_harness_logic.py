@@ -183,6 +183,11 @@ def test_engine_env_keeps_caches_local(harness, tmp_path):
     assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
     for key in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "HF_MODULES_CACHE"):
         assert env[key].startswith(str(tmp_path))
+    # a server, or ranks of their own, keep vLLM's engine core in its own process; one offline LLM runs it inline
+    assert env.get("VLLM_ENABLE_V1_MULTIPROCESSING") == os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    assert harness.engine_env(tmp_path, platform, tmp_path, offline=True)["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    tp2 = harness.engine_env(tmp_path, platform, tmp_path, tp=2, offline=True)
+    assert tp2.get("VLLM_ENABLE_V1_MULTIPROCESSING") == os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
 
 
 def test_server_commands(harness, tmp_path, monkeypatch):

@@ -30,6 +30,10 @@ __all__ = [
     "static_checks",
 ]
 
+# the dynamic rules' declarations (not their code, which imports torch when it runs): `check()` and every reader of
+# RULES see the whole registry whichever module was imported first
+from scaffold.conformance.dynamic import rules as _dynamic_rules  # noqa: E402, F401
+
 
 def check(
     root: Path,

@@ -279,7 +279,9 @@ class CausalLMRepoTests:
 
     def _offline(self, engine: str, repo: Path, platform, tmp_path: Path, tp: int = 1) -> dict:
         args = [engine, str(repo), json.dumps(self.prompts), str(self.max_tokens), str(tp)]
-        proc, result = harness.run_engine_runner(repo, args, harness.engine_env(repo, platform, tmp_path, tp))
+        proc, result = harness.run_engine_runner(
+            repo, args, harness.engine_env(repo, platform, tmp_path, tp, offline=True)
+        )
         assert result is not None, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
         return result
 
@@ -501,7 +503,9 @@ class ImageTextToTextRepoTests(CausalLMRepoTests):
         images = [harness.noise_image(*spec) for spec in self.images]
         reference = harness.transformers_image_greedy(repo, platform, prompt, images, self.max_tokens)
         args = [f"{engine}-image", str(repo), prompt, json.dumps(self.images), str(self.max_tokens)]
-        proc, result = harness.run_engine_runner(repo, args, harness.engine_env(repo, platform, tmp_path))
+        proc, result = harness.run_engine_runner(
+            repo, args, harness.engine_env(repo, platform, tmp_path, offline=True)
+        )
         assert result is not None, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
         print(f"{engine} {result['version']} on {result['device']} ({result['dtype']}): {result.get('architectures')}")
         assert result["transformers_backend"] is True, f"{engine} did not use its Transformers backend"

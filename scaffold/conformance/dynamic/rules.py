@@ -1,4 +1,4 @@
-"""The dynamic rules: what `check --trust-remote-code` runs (their code is the session in `dynamic.py`)."""
+"""The dynamic rules: what `check --trust-remote-code` runs (their code is the session in `dynamic/__init__.py`)."""
 
 from scaffold.conformance.registry import DYNAMIC, MULTIMODAL, rule
 
