@@ -55,7 +55,7 @@ def test_a_5_mb_modeling_file_is_checked_in_a_second(tiny_repo, root):
     assert next(repo.glob("modeling_*.py")).stat().st_size > 5 * 2**20
     start = time.monotonic()
     report = check(repo, lint=False)
-    assert time.monotonic() - start < 2.0  # the target is 1 s; some slack for a loaded CI machine
+    assert time.monotonic() - start < 1.0  # the target; about 0.3 s on 2 cores, slack for a loaded CI machine
     assert not report.errors and "TFS011" in report.ran  # the classes were found and read
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import json
 import os
 import re
@@ -199,8 +200,9 @@ class Source:
         match = re.search(rf"^class\s+{re.escape(name)}\b", self.text, re.M)
         start = match.start()
         first_line = self.text.count("\n", 0, start)
-        boundaries = [m.start() for m in _TOP_LEVEL.finditer(self.text, match.end())]
-        for attempt, end in enumerate([*boundaries[:20], len(self.text)]):
+        # the next 20 top-level lines at most, not every one of a 5 MB file
+        boundaries = [m.start() for m in itertools.islice(_TOP_LEVEL.finditer(self.text, match.end()), 20)]
+        for attempt, end in enumerate([*boundaries, len(self.text)]):
             tree, problem, _ = parse("\n" * first_line + self.text[start:end], str(self.path))
             if tree is not None:
                 node = next((n for n in tree.body if isinstance(n, ast.ClassDef)), None)
