@@ -13,6 +13,7 @@ precise reason. A deprecation raised from the repo's own code (imported as `tran
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import urllib.request
@@ -58,6 +59,24 @@ def _openai_client(url: str):
     from openai import OpenAI
 
     return OpenAI(base_url=f"{url}/v1", api_key="unused")
+
+
+# what each engine's server logs when it builds the model with its Transformers backend
+SERVER_BACKEND_LOG = {"vllm": "Resolved architecture: Transformers", "sglang": "Using Transformers backend"}
+
+
+@contextlib.contextmanager
+def _serving(engine: str, repo: Path, platform, tmp_path: Path):
+    """The engine's server on a free local port, its log checked for the Transformers backend: (url, OpenAI client).
+    Stopped (its whole process group) on the way out, failed test or not."""
+    port = harness.free_port()
+    url = f"http://127.0.0.1:{port}"
+    client = _openai_client(url)
+    cmd = (harness.vllm_server_cmd if engine == "vllm" else harness.sglang_server_cmd)(repo, port, platform)
+    env = harness.engine_env(repo, platform, tmp_path)
+    with harness.running_server(cmd, url, env, "/health", SERVER_TIMEOUT, tmp_path) as server:
+        assert SERVER_BACKEND_LOG[engine] in server.log_text(), f"{engine} did not use its Transformers backend"
+        yield url, client
 
 
 class CausalLMRepoTests:
@@ -307,15 +326,7 @@ class CausalLMRepoTests:
     @pytest.mark.engine
     def test_vllm_openai_server(self, repo, text_config_json, platform, reference, chat_prompt, tmp_path):
         _skip_unless("vllm", text_config_json, platform)
-        port = harness.free_port()
-        url = f"http://127.0.0.1:{port}"
-        client = _openai_client(url)
-        cmd = harness.vllm_server_cmd(repo, port, platform)
-        env = harness.engine_env(repo, platform, tmp_path)
-        with harness.running_server(cmd, url, env, "/health", SERVER_TIMEOUT, tmp_path) as server:
-            assert "Resolved architecture: Transformers" in server.log_text(), (
-                "vLLM did not use its Transformers backend"
-            )
+        with _serving("vllm", repo, platform, tmp_path) as (url, client):
             for prompt, ref in zip(self.prompts, reference, strict=True):
                 out = _http_json(
                     f"{url}/v1/completions",
@@ -366,13 +377,7 @@ class CausalLMRepoTests:
     @pytest.mark.engine
     def test_sglang_server(self, repo, text_config_json, platform, reference, chat_prompt, tmp_path):
         _skip_unless("sglang", text_config_json, platform)
-        port = harness.free_port()
-        url = f"http://127.0.0.1:{port}"
-        client = _openai_client(url)
-        cmd = harness.sglang_server_cmd(repo, port, platform)
-        env = harness.engine_env(repo, platform, tmp_path)
-        with harness.running_server(cmd, url, env, "/health", SERVER_TIMEOUT, tmp_path) as server:
-            assert "Using Transformers backend" in server.log_text(), "SGLang did not use its Transformers backend"
+        with _serving("sglang", repo, platform, tmp_path) as (url, client):
             for prompt, ref in zip(self.prompts, reference, strict=True):  # native endpoint: ids and logprobs
                 out = _http_json(
                     f"{url}/generate",
