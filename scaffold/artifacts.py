@@ -15,7 +15,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS, Spec
+from scaffold.facts import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS
+from scaffold.spec import Spec
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus.txt"
 
@@ -102,15 +103,17 @@ def build_processor(spec: Spec, folder: Path) -> None:
     from transformers import AutoTokenizer
 
     with rendered_package(folder) as load:
-        image_processor_cls = getattr(load(spec.image_processing_module), spec.multimodal_classes["image_processor"])
-        processor_cls = getattr(load(spec.processing_module), spec.multimodal_classes["processor"])
+        image_processor_cls = getattr(
+            load(spec.names.image_processing_module), spec.names.multimodal_classes["image_processor"]
+        )
+        processor_cls = getattr(load(spec.names.processing_module), spec.names.multimodal_classes["processor"])
         tokenizer = AutoTokenizer.from_pretrained(folder)
         processor = processor_cls(image_processor_cls(), tokenizer, chat_template=MULTIMODAL_CHAT_TEMPLATE)
         payload = processor.to_dict()
     # `AutoProcessor` / `AutoImageProcessor` find the custom classes through these entries (trust_remote_code).
-    payload["auto_map"] = {"AutoProcessor": f"{spec.processing_module}.{processor_cls.__name__}"}
+    payload["auto_map"] = {"AutoProcessor": f"{spec.names.processing_module}.{processor_cls.__name__}"}
     payload["image_processor"]["auto_map"] = {
-        "AutoImageProcessor": f"{spec.image_processing_module}.{image_processor_cls.__name__}"
+        "AutoImageProcessor": f"{spec.names.image_processing_module}.{image_processor_cls.__name__}"
     }
     payload.pop("chat_template", None)  # saved once, beside the tokenizer
     (folder / "processor_config.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
@@ -122,10 +125,10 @@ def build_model_files(spec: Spec, folder: Path) -> None:
     from transformers import GenerationConfig
 
     with rendered_package(folder) as load:
-        config_mod = load(spec.configuration_module)
-        config = getattr(config_mod, spec.config_class)()  # the rendered defaults are the spec's values
-        config.architectures = [spec.architecture]
-        config.auto_map = dict(spec.auto_map)
+        config_mod = load(spec.names.configuration_module)
+        config = getattr(config_mod, spec.names.config_class)()  # the rendered defaults are the spec's values
+        config.architectures = [spec.names.architecture]
+        config.auto_map = dict(spec.names.auto_map)
         config.dtype = "float32"
         config.save_pretrained(folder)
 
@@ -138,8 +141,8 @@ def build_model_files(spec: Spec, folder: Path) -> None:
 
         if not spec.weights:
             return
-        modeling_mod = load(spec.modeling_module)
-        model_cls = getattr(modeling_mod, spec.architecture)
+        modeling_mod = load(spec.names.modeling_module)
+        model_cls = getattr(modeling_mod, spec.names.architecture)
         init_config = copy.deepcopy(config)
         # Placeholder weights only; config.json keeps 0.02. Each tower initialises from its own config.
         for part in (
@@ -154,14 +157,23 @@ def build_model_files(spec: Spec, folder: Path) -> None:
         save_weights(model, folder / "model.safetensors")
 
 
-def save_weights(model, path: Path) -> None:
-    """Save a state dict as safetensors, dropping tied copies (what `save_pretrained` does, minus its extras)."""
-    from safetensors.torch import save_file
+def checkpoint_state(model) -> dict:
+    """The tensors as the checkpoint stores them: tied copies dropped, and the repo's checkpoint conversions reverted
+    (an MoE repo's packed experts saved one expert at a time), as `save_pretrained` does."""
+    from transformers.core_model_loading import revert_weight_conversion
 
     state = model.state_dict()
     if model.config.tie_word_embeddings:
         for target in getattr(model, "_tied_weights_keys", None) or {}:
             state.pop(target, None)
+    return revert_weight_conversion(model, state)
+
+
+def save_weights(model, path: Path) -> None:
+    """Save the model as safetensors: `save_pretrained`'s tensors, minus its extras."""
+    from safetensors.torch import save_file
+
+    state = checkpoint_state(model)
     save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
 
 

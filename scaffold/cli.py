@@ -59,6 +59,8 @@ def _interactive(no_input: bool) -> bool:
         "`tf-scaffold new acme-lm --rope-scaling llama3 --rope-factor 8 --rope-original-max-position-embeddings 8192`\n\n"
         "`tf-scaffold new acme-lm --spec acme-lm/.tf-scaffold.json --force` (regenerate from saved answers)\n\n"
         "`tf-scaffold new acme-vl --multimodal` (vision-language model with its processor)\n\n"
+        "`tf-scaffold new acme-moe --moe --num-experts 8 --num-experts-per-tok 2` (Qwen3-MoE design)\n\n"
+        "`tf-scaffold new acme-lm --qk-norm --attention-bias --sliding-window 512 --layer-types sliding,full`\n\n"
         "`tf-scaffold new acme-vl --multimodal --image-size 224 --patch-size 14 --vision-hidden-size 256`"
     )
 )
@@ -105,6 +107,25 @@ def new(
     vision_hidden_size: int = typer.Option(None, help="[multimodal] Width of the vision tower (64)."),
     vision_num_layers: int = typer.Option(None, help="[multimodal] Encoder layers of the vision tower (2)."),
     vision_num_heads: int = typer.Option(None, help="[multimodal] Attention heads of the vision tower (2)."),
+    moe: bool = typer.Option(
+        None, "--moe/--dense", help="Mixture of experts in every layer (Qwen3-MoE's design: routed, packed experts)."
+    ),
+    num_experts: int = typer.Option(None, help="[moe] Experts per layer (8)."),
+    num_experts_per_tok: int = typer.Option(None, help="[moe] Experts each token is routed to, top-k (2)."),
+    moe_intermediate_size: int = typer.Option(None, help="[moe] Width of each expert's MLP (intermediate-size / 2)."),
+    norm_topk_prob: bool = typer.Option(
+        None, "--norm-topk-prob/--no-norm-topk-prob", help="[moe] Renormalise the top-k routing weights (yes)."
+    ),
+    qk_norm: bool = typer.Option(
+        None, "--qk-norm/--no-qk-norm", help="Per-head RMSNorm of queries and keys (Qwen3; on by default with --moe)."
+    ),
+    attention_bias: bool = typer.Option(
+        None, "--attention-bias/--no-attention-bias", help="Biases on the q/k/v projections (Qwen2)."
+    ),
+    sliding_window: int = typer.Option(None, help="Sliding-window attention: tokens each sliding layer sees."),
+    layer_types: str = typer.Option(
+        None, help="Attention of each layer, a pattern repeated over the layers: `sliding`, `sliding,full`, ..."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing folder (it is kept as NAME.bak-<time>)."),
     spec_file: Path = typer.Option(None, "--spec", help="JSON/TOML answers file; options given here override it."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt; use defaults for missing answers."),
@@ -141,6 +162,15 @@ def new(
             vision_hidden_size=vision_hidden_size,
             vision_num_layers=vision_num_layers,
             vision_num_heads=vision_num_heads,
+            moe=moe,
+            num_experts=num_experts,
+            num_experts_per_tok=num_experts_per_tok,
+            moe_intermediate_size=moe_intermediate_size,
+            norm_topk_prob=norm_topk_prob,
+            qk_norm=qk_norm,
+            attention_bias=attention_bias,
+            sliding_window=sliding_window,
+            layer_types=layer_types,
         )
         answers.update({k: v for k, v in given.items() if v is not None})
         if _interactive(no_input) and not answers.get("name"):
@@ -157,16 +187,32 @@ def new(
     spec = result.spec
     typer.secho(f"Created {result.path}", fg=typer.colors.GREEN, bold=True)
     typer.echo(
-        f"  {spec.architecture} (model_type {spec.model_type!r}): {spec.num_layers} layers, hidden {spec.hidden_size},"
+        f"  {spec.names.architecture} (model_type {spec.names.model_type!r}): {spec.num_layers} layers, hidden {spec.hidden_size},"
         f" {spec.num_heads}/{spec.num_kv_heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
         f" (tokenizer {result.tokenizer_size}), {'random weights, seed ' + str(spec.seed) if spec.weights else 'no weights'}"
     )
     if spec.multimodal:
         typer.echo(
-            f"  vision tower: {spec.image_size}px images in {spec.patch_size}px patches ({spec.num_image_tokens} image"
-            f" tokens each), {spec.vision_num_layers} layers, hidden {spec.vision_hidden_size},"
-            f" {spec.vision_num_heads} heads"
+            f"  vision tower: {spec.vision.image_size}px images in {spec.vision.patch_size}px patches"
+            f" ({spec.vision.num_image_tokens} image tokens each), {spec.vision.vision_num_layers} layers,"
+            f" hidden {spec.vision.vision_hidden_size}, {spec.vision.vision_num_heads} heads"
         )
+    if spec.moe:
+        typer.echo(
+            f"  experts: {spec.moe.num_experts} per layer, top-{spec.moe.num_experts_per_tok} routing,"
+            f" width {spec.moe.moe_intermediate_size}"
+        )
+    options = [
+        *(["qk-norm"] if spec.qk_norm else []),
+        *(["q/k/v bias"] if spec.attention_bias else []),
+        *(
+            [f"sliding window {spec.sliding_window} on {spec.layer_types.count('sliding_attention')} layers"]
+            if spec.sliding_window
+            else []
+        ),
+    ]
+    if options:
+        typer.echo(f"  attention: {', '.join(options)}")
     if result.backup:
         typer.echo(f"  the previous folder was kept as {result.backup}")
     for note in result.warnings:

@@ -64,7 +64,7 @@ def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewRe
     from scaffold.write import check_target, write_atomically
 
     spec = build_spec(answers)
-    target = (output_dir / spec.repo_name).resolve()
+    target = (output_dir / spec.names.repo_name).resolve()
     check_target(target, force)  # fail before spending seconds on torch
     files = render(spec)
     result = NewResult(spec=spec, path=target, backup=None, files=sorted(files), warnings=spec.warnings())

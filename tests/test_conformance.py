@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from mutations import MM_MUTATIONS, MUTATIONS, make
+from mutations import MM_MUTATIONS, MOE_MUTATIONS, MUTATIONS, WINDOW_MUTATIONS, make
 from typer.testing import CliRunner
 
 from scaffold.cli import app
@@ -65,6 +65,39 @@ def test_a_check_that_cannot_run_is_skipped_with_its_reason(tmp_path):
     assert "TFS110" in report.ran
     report = check(repo, trust_remote_code=True, select=["TFS109"], tp=False)
     assert "--no-tp" in report.skipped["TFS109"]
+
+
+@pytest.mark.parametrize("fixture", ["tiny_moe_repo", "tiny_window_repo"])
+def test_generated_moe_and_window_repos_are_clean(request, fixture):
+    """Every check runs on them, the dynamic ones too (kwargs chain, packed engine call, KV cache, generate, the
+    2-process TP run), and none finds anything."""
+    repo = request.getfixturevalue(fixture)
+    report = check(repo, trust_remote_code=True)
+    assert report.findings == [], "\n".join(map(str, report.findings))
+    multimodal = {i for i, r in RULES.items() if r.applies_to == {"multimodal"}}
+    assert set(report.ran) == set(RULES) - multimodal
+
+
+@pytest.fixture(scope="module")
+def variant_corpus(tiny_moe_repo, tiny_window_repo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("variant-mutations")
+    corpus = {m.name: (m, make(tiny_moe_repo, root, m)) for m in MOE_MUTATIONS}
+    corpus.update({m.name: (m, make(tiny_window_repo, root, m)) for m in WINDOW_MUTATIONS})
+    return corpus
+
+
+@pytest.mark.parametrize("name", [m.name for m in MOE_MUTATIONS + WINDOW_MUTATIONS])
+def test_moe_and_window_mutations_are_caught(variant_corpus, name):
+    mutation, repo = variant_corpus[name]
+    findings = static_checks(repo)
+    errors = {f.id for f in findings if f.severity == "error"}
+    warnings = {f.id for f in findings if f.severity == "warning"}
+    assert set(mutation.static_only_ids) <= errors, f"{name}: expected {mutation.static_only_ids}, got {errors}"
+    assert set(mutation.warnings) <= warnings, f"{name}: expected warnings {mutation.warnings}, got {warnings}"
+    assert errors <= set(mutation.expected) | {"TFS024"}, f"{name}: unexpected errors {errors}"
+    for finding in findings:
+        if finding.id in {*mutation.expected, *mutation.warnings}:
+            assert finding.location and finding.fix
 
 
 @pytest.mark.parametrize("name", [m.name for m in MM_MUTATIONS])

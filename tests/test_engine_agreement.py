@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from mutations import MUTATIONS, make
+from mutations import MOE_MUTATIONS, MUTATIONS, make
 
 import scaffold.conformance.dynamic  # noqa: F401  (registers the dynamic rules)
 from scaffold.conformance import RULES, check
@@ -46,6 +46,9 @@ def engine_python(engine: str) -> str | None:
 AVAILABLE = [engine for engine in ENGINES if engine_python(engine)]
 ONLY = [n for n in os.environ.get("TF_SCAFFOLD_AGREEMENT_ONLY", "").split(",") if n]
 SELECTED = [m for m in MUTATIONS if not ONLY or m.name in ONLY]
+# the MoE mutations whose defect lies in what the engines load or call (the rest are config-level and static)
+MOE_SERVED = ("moe-checkpoint-packed", "experts-called-by-keyword")
+SELECTED_MOE = [m for m in MOE_MUTATIONS if m.name in MOE_SERVED and (not ONLY or m.name in ONLY)]
 
 pytestmark = [
     pytest.mark.engine,
@@ -94,17 +97,24 @@ def verdict(harness, engine: str, result: dict, ref) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def table(harness, tiny_repo, tmp_path_factory):
-    """One row per repo: (name, {engine: (verdict, detail)}, check report)."""
+def table(harness, tiny_repo, tiny_moe_repo, tmp_path_factory):
+    """One row per repo: (name, {engine: (verdict, detail)}, check report). The default repo and its mutations come
+    first, then the MoE repo and its mutations; each is compared with transformers running its own unmutated repo."""
     root = tmp_path_factory.mktemp("agreement")
     platform = harness.detect_platform()
     assert platform.exact, "the agreement table compares fp32 on CPU"
-    ref = harness.transformers_greedy(tiny_repo, platform, PROMPTS, MAX_TOKENS)
-    repos = [("(unmutated)", tiny_repo)] + [(m.name, make(tiny_repo, root, m)) for m in SELECTED]
+    corpora = [(tiny_repo, SELECTED), (tiny_moe_repo, SELECTED_MOE)]
+    repos = []  # (name, repo, reference)
+    for base, mutations in corpora:
+        if base is tiny_moe_repo and not mutations:
+            continue
+        ref = harness.transformers_greedy(base, platform, PROMPTS, MAX_TOKENS)
+        label = "(unmutated)" if base is tiny_repo else "(unmutated MoE)"
+        repos += [(label, base, ref)] + [(m.name, make(base, root, m), ref) for m in mutations]
 
     def serve_all(engine: str) -> list[tuple[str, str]]:
         workdir = root / engine  # caches of its own: the two engines copy the same repos' modules concurrently
-        return [verdict(harness, engine, serve(harness, engine, repo, workdir), ref) for _, repo in repos]
+        return [verdict(harness, engine, serve(harness, engine, repo, workdir), ref) for _, repo, ref in repos]
 
     # one thread per engine, each serving the repos in turn: an engine spends most of its start-up importing on one
     # core, so the two side by side take about the time of the slower one alone
@@ -112,7 +122,7 @@ def table(harness, tiny_repo, tmp_path_factory):
         served = dict(zip(AVAILABLE, pool.map(serve_all, AVAILABLE), strict=True))
     rows = [
         (name, {engine: served[engine][i] for engine in AVAILABLE}, check(repo, trust_remote_code=True, tp=False))
-        for i, (name, repo) in enumerate(repos)
+        for i, (name, repo, _) in enumerate(repos)
     ]
     header = " | ".join(f"{ENGINES[e][0]} (CPU, Transformers backend)" for e in AVAILABLE)
     lines = [f"| mutation | {header} | check | check errors |", "|---|" + "---|" * len(AVAILABLE) + "---|---|"]
@@ -129,14 +139,20 @@ def table(harness, tiny_repo, tmp_path_factory):
 
 
 def test_unmutated_repo_served_identically_and_clean(table):
-    _name, verdicts, report = table[0]
-    for engine, (v, detail) in verdicts.items():
-        assert v == "ok", f"{engine}: {detail}"
-    assert not report.errors
+    unmutated = [row for row in table if row[0].startswith("(unmutated")]
+    assert unmutated and unmutated[0][0] == "(unmutated)"
+    for name, verdicts, report in unmutated:
+        for engine, (v, detail) in verdicts.items():
+            assert v == "ok", f"{name} {engine}: {detail}"
+        assert not report.errors, f"{name}: {report.errors}"
+
+
+def mutated(table):
+    return [row for row in table if not row[0].startswith("(unmutated")]
 
 
 def test_every_engine_failure_is_a_check_error(table):
-    for name, verdicts, report in table[1:]:
+    for name, verdicts, report in mutated(table):
         for engine, (v, detail) in verdicts.items():
             if v != "ok":
                 assert report.errors, f"{name}: {engine} {v} ({detail}) but check found no error"
@@ -147,7 +163,7 @@ def test_what_findings_say_of_an_engine_is_what_it_did(table):
     words), the engine did exactly that on every mutation the rule flags; and every such statement was put to the
     test by at least one mutation."""
     exercised = set()
-    for name, verdicts, report in table[1:]:
+    for name, verdicts, report in mutated(table):
         for engine, (v, detail) in verdicts.items():
             label = ENGINES[engine][0]
             claims = {
@@ -173,7 +189,7 @@ def test_what_findings_say_of_an_engine_is_what_it_did(table):
 
 
 def test_errors_no_engine_hits_say_what_fails_instead(table):
-    for name, verdicts, report in table[1:]:
+    for name, verdicts, report in mutated(table):
         if any(v != "ok" for v, _ in verdicts.values()):
             continue
         for finding in report.errors:

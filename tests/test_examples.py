@@ -33,7 +33,9 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize(
-    "answers", [{"name": "acme-lm"}, {"name": "acme-vl", "multimodal": True}], ids=["acme-lm", "acme-vl"]
+    "answers",
+    [{"name": "acme-lm"}, {"name": "acme-vl", "multimodal": True}, {"name": "acme-moe", "moe": True}],
+    ids=["acme-lm", "acme-vl", "acme-moe"],
 )
 def test_example_matches_templates(tmp_path, answers):
     fresh = commands.new(answers, tmp_path).path

@@ -130,7 +130,16 @@ def test_no_template_residue(generated):
                 assert residue not in text, f"{residue!r} left in {path.name}"
 
 
-@pytest.mark.parametrize("answers", [{"name": "acme-lm"}, {"name": "acme-vl", "multimodal": True}], ids=["text", "vl"])
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"name": "acme-lm"},
+        {"name": "acme-vl", "multimodal": True},
+        {"name": "acme-moe", "moe": True},
+        {"name": "acme-sw", "qk_norm": True, "attention_bias": True, "sliding_window": 16, "layer_types": "sliding"},
+    ],
+    ids=["text", "vl", "moe", "window"],
+)
 def test_cookiecutter_renders_the_same_files(tmp_path, answers):
     """The template folder is a real cookiecutter template: cookiecutter itself renders what `render` renders
     (its post-generation hook removes the files of the other variant, which render empty)."""

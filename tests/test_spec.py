@@ -2,6 +2,7 @@
 
 import pytest
 
+from scaffold import variants
 from scaffold.errors import SpecError
 from scaffold.spec import PRESETS, build_spec, normalise_name
 
@@ -22,14 +23,61 @@ def test_normalise_name(name, module, prefix):
 
 def test_derived_values():
     spec = build_spec({"name": "acme-lm"})
-    assert spec.model_type == "acme_lm"
-    assert spec.architecture == "AcmeLmForCausalLM"
-    assert spec.base_model_class == "AcmeLmModel"
-    assert spec.auto_map["AutoModel"] == "modeling_acme_lm.AcmeLmModel"
+    assert spec.names.model_type == "acme_lm"
+    assert spec.names.architecture == "AcmeLmForCausalLM"
+    assert spec.names.base_model_class == "AcmeLmModel"
+    assert spec.names.auto_map["AutoModel"] == "modeling_acme_lm.AcmeLmModel"
     assert spec.resolved_head_dim == 64
-    assert spec.tp_plan["layers.*.self_attn.o_proj"] == "rowwise"
-    assert spec.tp_plan["layers.*.mlp.gate_proj"] == "colwise"
-    assert list(spec.pp_plan) == ["embed_tokens", "layers", "norm"]
+    plan = variants.tp_plan(spec)
+    assert plan["layers.*.self_attn.o_proj"] == "rowwise"
+    assert plan["layers.*.mlp.gate_proj"] == "colwise"
+    assert not any("experts" in key or "norm" in key for key in plan)
+    assert variants.kind_of(spec) is variants.CAUSAL_LM
+    assert spec.vision is None and spec.moe is None and not spec.multimodal
+
+
+def test_moe_answers_nest_and_default_to_qwen3_moe():
+    spec = build_spec({"name": "acme-moe", "moe": True})
+    assert spec.moe.num_experts == 8 and spec.moe.num_experts_per_tok == 2 and spec.moe.norm_topk_prob
+    assert spec.moe.moe_intermediate_size == spec.intermediate_size // 2
+    assert spec.qk_norm  # Qwen3-MoE normalises queries and keys
+    assert not build_spec({"name": "acme-moe", "moe": True, "qk_norm": False}).qk_norm
+    plan = variants.tp_plan(spec)
+    assert plan["layers.*.mlp.experts.gate_up_proj"] == "packed_colwise"
+    assert plan["layers.*.self_attn.q_norm"] == "replicated_with_grad_allreduce"
+    assert "layers.*.mlp.gate_proj" not in plan
+    # the answers file is flat, and reads back to the same spec
+    answers = spec.answers()
+    assert answers["moe"] is True and answers["num_experts"] == 8 and "vision" not in answers
+    assert build_spec(answers) == spec
+
+
+def test_layer_types_pattern_repeats_over_the_layers():
+    spec = build_spec({"name": "a", "num_layers": 5, "sliding_window": 64, "layer_types": "sliding,sliding,full"})
+    assert spec.layer_types == ("sliding_attention", "sliding_attention", "full_attention") * 1 + (
+        "sliding_attention",
+        "sliding_attention",
+    )
+    assert build_spec(spec.answers()) == spec
+    full = build_spec({"name": "a", "sliding_window": 64, "layer_types": ["sliding_attention", "full_attention"]})
+    assert full.layer_types == ("sliding_attention", "full_attention")
+
+
+def test_multimodal_answers_nest():
+    spec = build_spec({"name": "acme-vl", "multimodal": True, "image_size": 32})
+    assert spec.vision.image_size == 32 and spec.vision.num_image_tokens == 4
+    assert variants.kind_of(spec) is variants.IMAGE_TEXT_TO_TEXT
+    assert build_spec(spec.answers()) == spec
+
+
+def test_every_template_file_belongs_to_a_kind():
+    """The renderer writes the files a kind declares: a template no kind declares would never be written."""
+    from scaffold.render import ROOT_DIR, template_dir
+
+    root = template_dir() / ROOT_DIR
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    declared = set(variants.CAUSAL_LM.files) | set(variants.IMAGE_TEXT_TO_TEXT.files)
+    assert on_disk == declared
 
 
 def test_head_dim_follows_changed_sizes():
@@ -37,12 +85,16 @@ def test_head_dim_follows_changed_sizes():
     assert build_spec({"name": "a", "hidden_size": 512, "head_dim": 32}).resolved_head_dim == 32
 
 
-def test_parameter_count_matches_torch(tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"moe": True}, {"qk_norm": True, "attention_bias": True, "sliding_window": 8, "layer_types": "sliding"}],
+)
+def test_parameter_count_matches_torch(tmp_path, options):
     from transformers import AutoModelForCausalLM
 
     from scaffold import commands
 
-    result = commands.new({"name": "count-me", "tie_word_embeddings": False}, tmp_path)
+    result = commands.new({"name": "count-me", "tie_word_embeddings": False, **options}, tmp_path)
     model = AutoModelForCausalLM.from_pretrained(result.path, trust_remote_code=True)
     assert sum(p.numel() for p in model.parameters()) == result.spec.num_parameters
 
@@ -78,6 +130,19 @@ def test_presets_are_valid():
         ({"name": "a", "preset": "huge"}, "unknown preset"),
         ({"name": "a", "colour": "red"}, "unknown answer"),
         ({"name": "a", "hidden_size": "wide"}, "hidden-size"),
+        ({"name": "a", "num_experts": 4}, "add --moe"),
+        ({"name": "a", "image_size": 32}, "add --multimodal"),
+        ({"name": "a", "moe": True, "num_experts": 1}, "at least 2"),
+        ({"name": "a", "moe": True, "num_experts": 4, "num_experts_per_tok": 5}, "more than num-experts"),
+        ({"name": "a", "moe": True, "moe_intermediate_size": 0}, "positive"),
+        ({"name": "a", "moe": True, "multimodal": True}, "not supported"),
+        ({"name": "a", "sliding_window": 64}, "needs layer types"),
+        ({"name": "a", "layer_types": "sliding"}, "need a window"),
+        ({"name": "a", "sliding_window": 64, "layer_types": "full"}, "no layer slides"),
+        ({"name": "a", "sliding_window": 64, "layer_types": "sliding,local"}, "unknown layer type"),
+        ({"name": "a", "sliding_window": 4096, "layer_types": "sliding"}, "never slides"),
+        ({"name": "a", "sliding_window": 0, "layer_types": "sliding"}, "positive"),
+        ({"name": "a", "sliding_window": 64, "layer_types": ""}, "comma-separated"),
     ],
 )
 def test_rejections(answers, fragment):

@@ -12,9 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""AcmeLm: a Llama-class decoder that vLLM and SGLang serve through their Transformers backend.
+"""AcmeLm: a Llama-class decoder.
 
-How the engines use this file (read this before changing it):
+vLLM and SGLang serve it through their Transformers backend. How they use this file (read this before changing it):
 
 - They import `AcmeLmModel` through `auto_map["AutoModel"]` and build it with
   `AutoModel.from_config(config)` on the meta device. `AcmeLmForCausalLM` never runs inside an engine:

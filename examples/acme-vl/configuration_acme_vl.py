@@ -25,9 +25,11 @@ from transformers.utils import auto_docstring
 @strict
 class AcmeVlTextConfig(PreTrainedConfig):
     r"""
-    Configuration of a [`AcmeVlTextModel`]: a Llama-class decoder (RMSNorm, RoPE, grouped-query
-    attention, gated SiLU MLP). Every field vLLM and SGLang read is declared here with its value: transformers v5 no
-    longer defaults `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
+    Configuration of a [`AcmeVlTextModel`]: a Llama-class decoder
+    (RMSNorm, RoPE, grouped-query attention, gated SiLU MLP).
+
+    Every field vLLM and SGLang read is declared here with its value: transformers v5 no longer defaults
+    `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
 
     ```python
     >>> from transformers import AutoConfig
@@ -38,8 +40,8 @@ class AcmeVlTextConfig(PreTrainedConfig):
 
     model_type = "acme_vl_text"
     # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`; vLLM and
-    # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split their
-    # inputs and all-reduce (rowwise).
+    # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split
+    # their inputs and all-reduce (rowwise).
     base_model_tp_plan = {
         "layers.*.self_attn.q_proj": "colwise",
         "layers.*.self_attn.k_proj": "colwise",

@@ -25,13 +25,8 @@ from scaffold.conformance.repo import (
     split_target,
     type_name,
 )
+from scaffold.facts import ANY_HEAD_AUTO_CLASSES as HEAD_AUTO_CLASSES  # what repos in the wild use
 
-HEAD_AUTO_CLASSES = (
-    "AutoModelForCausalLM",
-    "AutoModelForImageTextToText",
-    "AutoModelForVision2Seq",
-    "AutoModelForSequenceClassification",
-)
 SOURCE_PATTERNS = ("modeling_*.py", "configuration_*.py", "processing_*.py", "image_processing_*.py")
 # Base classes of transformers past which nothing a rule reads is defined.
 ROOTS = {"PreTrainedModel", "PreTrainedConfig", "PretrainedConfig", "GenerationMixin", "Module", "object"}

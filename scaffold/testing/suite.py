@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from scaffold.facts import MOE_EXPERT_COUNT_KEYS
 from scaffold.testing import harness
 
 ATOL = 1e-5
@@ -322,6 +323,20 @@ class CausalLMRepoTests:
             f"vLLM did not use its Transformers backend: {result['architectures']}"
         )
         self._assert_matches(reference, result["sequences"], platform.exact)
+        if result.get("fused") is not None:
+            self._assert_fused(result["fused"], text_config_json)
+
+    @staticmethod
+    def _assert_fused(fused: dict, text_config: dict) -> None:
+        """vLLM fused every layer's q/k/v, its gate/up (or, in an MoE model, the whole MoE block) and both norms,
+        and left no plain Linear: a model that loses a fusion serves correctly but slower."""
+        print(f"vLLM fused modules: {fused}")
+        layers = text_config["num_hidden_layers"]
+        moe = any(text_config.get(k) for k in MOE_EXPERT_COUNT_KEYS)
+        expected = {"qkv": layers, "moe" if moe else "gate_up": layers, "plain_linear": 0}
+        wrong = {kind: fused.get(kind) for kind, count in expected.items() if fused.get(kind) != count}
+        assert not wrong, f"vLLM fused {wrong}, expected {expected} ({layers} layers): a layer lost its fusion"
+        assert fused.get("rms_norm", 0) >= 2 * layers + 1, f"vLLM fused only {fused.get('rms_norm')} RMSNorms"
 
     @pytest.mark.engine
     def test_vllm_openai_server(self, repo, text_config_json, platform, reference, chat_prompt, tmp_path):

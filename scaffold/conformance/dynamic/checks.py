@@ -268,10 +268,11 @@ def _check_tp_coverage(base, text_config, fail) -> None:
         fail("TFS108", "the config has no base_model_tp_plan")
         return
     regexes = {p: re.compile("^" + re.escape(p).replace(r"\*", r"\d+") + "$") for p in plan}
-    names = [n for n, _ in base.named_modules()]
+    # a pattern names a module, or a parameter of one (packed experts: `experts.gate_up_proj`)
+    names = [n for n, _ in base.named_modules()] + [n for n, _ in base.named_parameters()]
     for pattern, rx in regexes.items():
         if not any(rx.match(n) for n in names):
-            fail("TFS108", f"pattern {pattern!r} matches no module")
+            fail("TFS108", f"pattern {pattern!r} matches no module or parameter")
     layer_lists = [n for n, m in base.named_modules() if n and isinstance(m, torch.nn.ModuleList)]
     for name, module in base.named_modules():
         in_layers = any(name.startswith(f"{ll}.") for ll in layer_lists)

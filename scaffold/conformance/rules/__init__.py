@@ -1,5 +1,5 @@
 """The static rules, one module per topic; importing this package registers them."""
 
-from scaffold.conformance.rules import attention, config, head, kwargs, multimodal, parallel, record
+from scaffold.conformance.rules import attention, config, experts, head, kwargs, multimodal, parallel, record, window
 
-__all__ = ["attention", "config", "head", "kwargs", "multimodal", "parallel", "record"]
+__all__ = ["attention", "config", "experts", "head", "kwargs", "multimodal", "parallel", "record", "window"]

@@ -9,6 +9,7 @@ from scaffold.conformance.model import HEAD_AUTO_CLASSES, Repo
 from scaffold.conformance.native import native_names
 from scaffold.conformance.registry import ERROR, WARNING, Issue, rule
 from scaffold.conformance.repo import as_dict, auto_map_target, split_target, type_name
+from scaffold.facts import MOE_CONFIG_KEYS as MOE_KEYS
 
 # Fields the engines read from the (text) config; the first four are required to build anything.
 ENGINE_CONFIG_FIELDS = (
@@ -25,7 +26,6 @@ ENGINE_CONFIG_FIELDS = (
     "rope_parameters",
 )
 REQUIRED_CONFIG_FIELDS = ENGINE_CONFIG_FIELDS[:4]
-MOE_KEYS = ("num_experts", "num_local_experts", "num_experts_per_tok", "moe_intermediate_size")
 
 
 @rule(

@@ -3,9 +3,11 @@
 @strict
 class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
     r"""
-    Configuration of a [`{{ cookiecutter.text_model_class }}`]: a Llama-class decoder (RMSNorm, RoPE, grouped-query
-    attention, gated SiLU MLP). Every field vLLM and SGLang read is declared here with its value: transformers v5 no
-    longer defaults `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
+    Configuration of a [`{{ cookiecutter.text_model_class }}`]: a {{ cookiecutter.decoder_summary }}
+    ({{ cookiecutter.decoder_parts }}).
+
+    Every field vLLM and SGLang read is declared here with its value: transformers v5 no longer defaults
+    `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
 
     ```python
     >>> from transformers import AutoConfig
@@ -16,13 +18,16 @@ class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
 
     model_type = "{{ cookiecutter.text_model_type }}"
     # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`; vLLM and
-    # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split their
-    # inputs and all-reduce (rowwise).
-    base_model_tp_plan = {
-{%- for key, style in cookiecutter.tp_plan.items() %}
-        "{{ key }}": "{{ style }}",
-{%- endfor %}
-    }
+    # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split
+    # their inputs and all-reduce (rowwise).
+{%- if cookiecutter.qk_norm %}
+    # The per-head q/k norms are replicated on every rank.
+{%- endif %}
+{%- if cookiecutter.moe %}
+    # The experts' packed gate/up splits its outputs; SGLang replicates what it does not shard itself, and both
+    # engines shard the experts inside their fused MoE kernel.
+{%- endif %}
+    base_model_tp_plan = {{ cookiecutter.tp_plan }}
     # Pipeline-parallel plan: which tensors enter and leave each top-level module of the base model.
     base_model_pp_plan = {
 {%- for key, io in cookiecutter.pp_plan.items() %}
@@ -32,7 +37,9 @@ class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
 
     vocab_size: int = {{ cookiecutter.vocab_size }}
     hidden_size: int = {{ cookiecutter.hidden_size }}
+{%- if not cookiecutter.moe %}
     intermediate_size: int = {{ cookiecutter.intermediate_size }}
+{%- endif %}
     num_hidden_layers: int = {{ cookiecutter.num_layers }}
     num_attention_heads: int = {{ cookiecutter.num_heads }}
     num_key_value_heads: int = {{ cookiecutter.num_kv_heads }}
@@ -49,10 +56,32 @@ class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
     bos_token_id: int | None = {{ cookiecutter.bos_token_id }}
     eos_token_id: int | list[int] | None = {{ cookiecutter.eos_token_id }}
     tie_word_embeddings: bool = {{ cookiecutter.tie_word_embeddings }}
+{%- if cookiecutter.sliding %}
+    # Sliding-window attention: vLLM and SGLang give layer i a window of `sliding_window` tokens when `layer_types[i]`
+    # is "sliding_attention" (the rest see every earlier token); transformers builds that layer's mask with
+    # `create_sliding_window_causal_mask`.
+    sliding_window: int | None = {{ cookiecutter.sliding_window }}
+    layer_types: list[str] | None = None
+{%- endif %}
+{%- if cookiecutter.moe %}
+    # Mixture of experts. The engines build their fused MoE layer from these four: expert count, top-k, expert width,
+    # and whether the top-k weights are renormalised.
+    num_experts: int = {{ cookiecutter.num_experts }}
+    num_experts_per_tok: int = {{ cookiecutter.num_experts_per_tok }}
+    moe_intermediate_size: int = {{ cookiecutter.moe_intermediate_size }}
+    norm_topk_prob: bool = {{ cookiecutter.norm_topk_prob }}
+    # Training only: the load-balancing loss (`output_router_logits=True`) and its weight in the total loss.
+    output_router_logits: bool = False
+    router_aux_loss_coef: float = {{ cookiecutter.router_aux_loss_coef }}
+{%- endif %}
 
     def __post_init__(self, **kwargs):
         if self.rope_parameters is None:
             self.rope_parameters = {{ cookiecutter.rope_parameters }}
+{%- if cookiecutter.sliding %}
+        if self.layer_types is None:
+            self.layer_types = {{ cookiecutter.layer_types }}
+{%- endif %}
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):
@@ -66,3 +95,17 @@ class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
                 f"num_attention_heads {self.num_attention_heads} is not divisible by num_key_value_heads"
                 f" {self.num_key_value_heads}"
             )
+{%- if cookiecutter.sliding %}
+        if len(self.layer_types) != self.num_hidden_layers:
+            raise ValueError(
+                f"layer_types names {len(self.layer_types)} layers, num_hidden_layers is {self.num_hidden_layers}"
+            )
+        if not set(self.layer_types) <= {"full_attention", "sliding_attention"}:
+            raise ValueError(f"layer_types may hold only 'full_attention' and 'sliding_attention', got {self.layer_types}")
+{%- endif %}
+{%- if cookiecutter.moe %}
+        if not 0 < self.num_experts_per_tok <= self.num_experts:
+            raise ValueError(
+                f"num_experts_per_tok {self.num_experts_per_tok} must be between 1 and num_experts {self.num_experts}"
+            )
+{%- endif %}

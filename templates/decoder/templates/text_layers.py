@@ -77,8 +77,90 @@ def apply_rotary_pos_emb(
     q_embed = (q * cos) + (rotate_half(q) * sin)
     k_embed = (k * cos) + (rotate_half(k) * sin)
     return q_embed, k_embed
+{%- if cookiecutter.moe %}
+@use_experts_implementation
+class {{ cookiecutter.class_prefix }}Experts(nn.Module):
+    """The experts of one layer, stored as 3-D tensors (one slice per expert).
+
+    vLLM and SGLang replace this module, found by its name `experts` under the MoE block, with their fused MoE kernel:
+    they load `gate_up_proj` / `down_proj` into it and call it as `experts(hidden_states, top_k_index, top_k_weights)`,
+    so this signature and these two parameter names are the contract. transformers' `@use_experts_implementation`
+    swaps in its batched kernels on request (`experts_implementation=...`).
+    """
+
+    def __init__(self, config: {{ cookiecutter.text_config_class }}):
+        super().__init__()
+        self.num_experts = config.num_experts
+        self.hidden_dim = config.hidden_size
+        self.intermediate_dim = config.moe_intermediate_size
+        self.gate_up_proj = nn.Parameter(torch.empty(self.num_experts, 2 * self.intermediate_dim, self.hidden_dim))
+        self.down_proj = nn.Parameter(torch.empty(self.num_experts, self.hidden_dim, self.intermediate_dim))
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(
+        self, hidden_states: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor
+    ) -> torch.Tensor:
+        """(tokens, hidden) states, (tokens, top_k) expert ids and weights -> (tokens, hidden) weighted sum."""
+        final_hidden_states = torch.zeros_like(hidden_states)
+        with torch.no_grad():
+            expert_mask = torch.nn.functional.one_hot(top_k_index, num_classes=self.num_experts + 1)
+            expert_mask = expert_mask.permute(2, 1, 0)  # (experts + 1, top_k, tokens)
+            expert_hit = torch.greater(expert_mask.sum(dim=(-1, -2)), 0).nonzero()
+
+        for expert_idx in expert_hit:
+            expert_idx = expert_idx[0]
+            if expert_idx == self.num_experts:  # id `num_experts` marks a dropped slot (expert parallelism)
+                continue
+            top_k_pos, token_idx = torch.where(expert_mask[expert_idx])
+            current_state = hidden_states[token_idx]
+            gate, up = nn.functional.linear(current_state, self.gate_up_proj[expert_idx]).chunk(2, dim=-1)
+            current_hidden_states = self.act_fn(gate) * up
+            current_hidden_states = nn.functional.linear(current_hidden_states, self.down_proj[expert_idx])
+            current_hidden_states = current_hidden_states * top_k_weights[token_idx, top_k_pos, None]
+            final_hidden_states.index_add_(0, token_idx, current_hidden_states.to(final_hidden_states.dtype))
+        return final_hidden_states
 
 
+class {{ cookiecutter.class_prefix }}TopKRouter(nn.Module):
+    """Softmax over the experts, then the top `num_experts_per_tok` (renormalised when `norm_topk_prob`).
+
+    The engines keep this routing: vLLM traces it to pick its fused top-k (softmax, renormalise) and SGLang reads
+    `num_experts_per_tok` and `norm_topk_prob` from the config, so the math must stay softmax -> top-k -> renormalise.
+    """
+
+    def __init__(self, config: {{ cookiecutter.text_config_class }}):
+        super().__init__()
+        self.top_k = config.num_experts_per_tok
+        self.num_experts = config.num_experts
+        self.norm_topk_prob = config.norm_topk_prob
+        self.hidden_dim = config.hidden_size
+        self.weight = nn.Parameter(torch.zeros(self.num_experts, self.hidden_dim))
+
+    def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        hidden_states = hidden_states.reshape(-1, self.hidden_dim)
+        router_logits = F.linear(hidden_states, self.weight)  # (tokens, num_experts)
+        router_probs = torch.nn.functional.softmax(router_logits, dtype=torch.float, dim=-1)
+        router_top_value, router_indices = torch.topk(router_probs, self.top_k, dim=-1)  # (tokens, top_k)
+        if self.norm_topk_prob:
+            router_top_value /= router_top_value.sum(dim=-1, keepdim=True)
+        router_top_value = router_top_value.to(router_logits.dtype)
+        return router_logits, router_top_value, router_indices
+
+
+class {{ cookiecutter.class_prefix }}SparseMoeBlock(nn.Module):
+    # The engines look for a child named `experts` with 3-D parameters and replace it; `gate` stays theirs to trace.
+    def __init__(self, config: {{ cookiecutter.text_config_class }}):
+        super().__init__()
+        self.experts = {{ cookiecutter.class_prefix }}Experts(config)
+        self.gate = {{ cookiecutter.class_prefix }}TopKRouter(config)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        batch_size, sequence_length, hidden_dim = hidden_states.shape
+        hidden_states_reshaped = hidden_states.view(-1, hidden_dim)
+        _, routing_weights, selected_experts = self.gate(hidden_states_reshaped)
+        final_hidden_states = self.experts(hidden_states_reshaped, selected_experts, routing_weights)
+        return final_hidden_states.reshape(batch_size, sequence_length, hidden_dim)
+{%- else %}
 class {{ cookiecutter.class_prefix }}MLP(nn.Module):
     def __init__(self, config: {{ cookiecutter.text_config_class }}):
         super().__init__()
@@ -90,6 +172,7 @@ class {{ cookiecutter.class_prefix }}MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # vLLM fuses gate/up into one MergedColumnParallelLinear when the forward has exactly this shape.
         return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+{%- endif %}
 
 
 def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -138,12 +221,24 @@ class {{ cookiecutter.class_prefix }}Attention(nn.Module):
         self.attention_dropout = config.attention_dropout
         # vLLM serves the model as an encoder if any attention module says False.
         self.is_causal = True
+{%- if cookiecutter.sliding %}
+        # The window this layer sees (None: all earlier tokens). The engines read it from `config.layer_types` and
+        # `config.sliding_window`, transformers' attention functions from this argument and the sliding mask.
+        self.sliding_window = config.sliding_window if config.layer_types[layer_idx] == "sliding_attention" else None
+{%- endif %}
 
-        # Three separate Linear layers called once each on the same input: vLLM fuses them into one QKV projection.
-        self.q_proj = nn.Linear(config.hidden_size, config.num_attention_heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias=False)
+        # Three separate Linear layers called once each on the same input: vLLM fuses them into one QKV projection
+        {%- if cookiecutter.attention_bias %} (biases included){% endif %}.
+        self.q_proj = nn.Linear(config.hidden_size, config.num_attention_heads * self.head_dim, bias={{ cookiecutter.attention_bias }})
+        self.k_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias={{ cookiecutter.attention_bias }})
+        self.v_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias={{ cookiecutter.attention_bias }})
         self.o_proj = nn.Linear(config.num_attention_heads * self.head_dim, config.hidden_size, bias=False)
+{%- if cookiecutter.qk_norm %}
+        # RMSNorm over each head of the queries and keys, before RoPE. Per head (weight of size head_dim), so tensor
+        # parallelism replicates it instead of splitting it.
+        self.q_norm = {{ cookiecutter.class_prefix }}RMSNorm(self.head_dim, eps=config.rms_norm_eps)
+        self.k_norm = {{ cookiecutter.class_prefix }}RMSNorm(self.head_dim, eps=config.rms_norm_eps)
+{%- endif %}
 
     def forward(
         self,
@@ -155,9 +250,16 @@ class {{ cookiecutter.class_prefix }}Attention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
+{%- if cookiecutter.qk_norm %}
+
+        # (B, heads, T, head_dim) and (B, kv_heads, T, head_dim), every head RMS-normalised before RoPE
+        query_states = self.q_norm(self.q_proj(hidden_states).view(hidden_shape)).transpose(1, 2)
+        key_states = self.k_norm(self.k_proj(hidden_states).view(hidden_shape)).transpose(1, 2)
+{%- else %}
 
         query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)  # (B, heads, T, head_dim)
         key_states = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)  # (B, kv_heads, T, head_dim)
+{%- endif %}
         value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
 
         cos, sin = position_embeddings
@@ -180,6 +282,9 @@ class {{ cookiecutter.class_prefix }}Attention(nn.Module):
             attention_mask,
             dropout=0.0 if not self.training else self.attention_dropout,
             scaling=self.scaling,
+{%- if cookiecutter.sliding %}
+            sliding_window=self.sliding_window,
+{%- endif %}
             **kwargs,  # the engines' attention metadata rides in here
         )
 
@@ -193,7 +298,11 @@ class {{ cookiecutter.class_prefix }}DecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: {{ cookiecutter.text_config_class }}, layer_idx: int):
         super().__init__()
         self.self_attn = {{ cookiecutter.class_prefix }}Attention(config=config, layer_idx=layer_idx)
+{%- if cookiecutter.moe %}
+        self.mlp = {{ cookiecutter.class_prefix }}SparseMoeBlock(config)
+{%- else %}
         self.mlp = {{ cookiecutter.class_prefix }}MLP(config)
+{%- endif %}
         self.input_layernorm = {{ cookiecutter.class_prefix }}RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = {{ cookiecutter.class_prefix }}RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 

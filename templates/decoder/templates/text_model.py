@@ -22,6 +22,9 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         self.norm = {{ cookiecutter.class_prefix }}RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = {{ cookiecutter.class_prefix }}RotaryEmbedding(config=config)
         self.gradient_checkpointing = False
+{%- if cookiecutter.sliding %}
+        self.has_sliding_layers = "sliding_attention" in config.layer_types
+{%- endif %}
 
         self.post_init()
 
@@ -38,7 +41,7 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         use_cache: bool | None = None,
         past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> BaseModelOutputWithPast:
+    ) -> {{ "MoeModelOutputWithPast" if cookiecutter.moe else "BaseModelOutputWithPast" }}:
         r"""
         cache (`Cache`, *optional*):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
@@ -62,6 +65,22 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
             past_seen_tokens = cache.get_seq_length() if cache is not None else 0
             position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_seen_tokens
             position_ids = position_ids.unsqueeze(0)
+{%- if cookiecutter.sliding %}
+
+        # One mask per kind of layer, each built by transformers' mask function for the active attention
+        # implementation (the sliding one hides tokens older than `config.sliding_window`). An engine-registered
+        # attention function receives None and applies the window it read from `config.layer_types`.
+        mask_kwargs = {
+            "config": self.config,
+            "inputs_embeds": inputs_embeds,
+            "attention_mask": attention_mask,
+            "position_ids": position_ids,
+            CACHE_NAME: cache,
+        }
+        causal_masks = {"full_attention": create_causal_mask(**mask_kwargs)}
+        if self.has_sliding_layers:
+            causal_masks["sliding_attention"] = create_sliding_window_causal_mask(**mask_kwargs)
+{%- else %}
 
         # The mask is built for the active attention implementation; an engine-registered one receives None and masks
         # by its own metadata.
@@ -72,18 +91,33 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
             position_ids=position_ids,
             **{CACHE_NAME: cache},
         )
+{%- endif %}
 
         hidden_states = inputs_embeds
         position_embeddings = self.rotary_emb(hidden_states, position_ids=position_ids)
+{%- if cookiecutter.sliding %}
+
+        for layer_idx, decoder_layer in enumerate(self.layers[: self.config.num_hidden_layers]):
+            hidden_states = decoder_layer(
+                hidden_states,
+                position_embeddings=position_embeddings,
+                attention_mask=causal_masks[self.config.layer_types[layer_idx]],
+{%- else %}
 
         for decoder_layer in self.layers[: self.config.num_hidden_layers]:
             hidden_states = decoder_layer(
                 hidden_states,
                 position_embeddings=position_embeddings,
                 attention_mask=causal_mask,
+{%- endif %}
                 cache=cache,
                 **kwargs,
             )
 
         hidden_states = self.norm(hidden_states)
+{%- if cookiecutter.moe %}
+        # `router_logits` is filled in by `capture_outputs` when `output_router_logits` is asked for
+        return MoeModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_NAME: cache})
+{%- else %}
         return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_NAME: cache})
+{%- endif %}

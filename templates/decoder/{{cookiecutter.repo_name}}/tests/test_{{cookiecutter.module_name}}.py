@@ -16,8 +16,14 @@ except ModuleNotFoundError as err:
 
 
 class Test{{ cookiecutter.class_prefix }}({{ cookiecutter.suite_class }}):
+{%- if cookiecutter.window_prompt %}
+    # Prompt ids the engines' greedy output is compared with transformers' on. The first is longer than the sliding
+    # window ({{ cookiecutter.sliding_window }} tokens), so the engines' windowed attention is compared past it.
+    prompts = [[1] + [40 + i % 200 for i in range({{ cookiecutter.window_prompt_length }})], [1, 300, 17, 99, 250]]
+{%- else %}
     # Prompt ids the engines' greedy output is compared with transformers' on.
     prompts = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
+{%- endif %}
 
     def test_last_logits_depend_on_the_first_token(self, model):
         # Causal attention carries every earlier token to the last position.
