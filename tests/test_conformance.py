@@ -70,10 +70,13 @@ def test_a_check_that_cannot_run_is_skipped_with_its_reason(tmp_path):
 @pytest.mark.parametrize("fixture", ["tiny_moe_repo", "tiny_window_repo"])
 def test_generated_moe_and_window_repos_are_clean(request, fixture):
     """Every check runs on them, the dynamic ones too (kwargs chain, packed engine call, KV cache, generate, the
-    2-process TP run), and none finds anything."""
+    2-process TP run), and none finds an error."""
     repo = request.getfixturevalue(fixture)
     report = check(repo, trust_remote_code=True)
-    assert report.findings == [], "\n".join(map(str, report.findings))
+    # the one finding on a windowed repo is SGLang's wider window, a warning about the engine
+    expected = {"TFS026"} if fixture == "tiny_window_repo" else set()
+    assert {f.id for f in report.findings} == expected, "\n".join(map(str, report.findings))
+    assert not report.errors
     multimodal = {i for i, r in RULES.items() if r.applies_to == {"multimodal"}}
     assert set(report.ran) == set(RULES) - multimodal
 

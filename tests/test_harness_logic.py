@@ -124,6 +124,11 @@ def test_skip_reasons(harness, monkeypatch):
     assert "num_key_value_heads 1 is not a multiple of 2" in reason and "pads" in reason
     reason = harness.engine_skip_reason("sglang", cpu, {**text, "intermediate_size": 96}, tp=2)
     assert "intermediate_size 96 is not a multiple of 64" in reason
+    # an MoE config has only the experts' width, which SGLang pads the same way
+    moe = {key: value for key, value in text.items() if key != "intermediate_size"}
+    assert harness.engine_skip_reason("sglang", cpu, {**moe, "moe_intermediate_size": 128}, tp=2) is None
+    reason = harness.engine_skip_reason("sglang", cpu, {**moe, "moe_intermediate_size": 96}, tp=2)
+    assert "moe_intermediate_size 96 is not a multiple of 64" in reason
     assert harness.engine_skip_reason("sglang", gpu, {**text, "num_key_value_heads": 1}, tp=2) == (
         "tensor parallel 2 needs 2 GPUs; 1 visible"
     )

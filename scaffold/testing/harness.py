@@ -101,21 +101,25 @@ def vllm_skip_reason(head_dim: int, platform: Platform) -> str | None:
     return None
 
 
-def sglang_cpu_tp_reason(tp: int, num_heads: int, num_kv_heads: int, intermediate_size: int) -> str | None:
+# The MLP widths SGLang's CPU path pads for tensor parallelism (`adjust_config_with_unaligned_cpu_tp`).
+SGLANG_CPU_PADDED_WIDTHS = ("moe_intermediate_size", "intermediate_size")
+
+
+def sglang_cpu_tp_reason(tp: int, text_config: dict) -> str | None:
     """Why SGLang's CPU path cannot run this decoder at tensor parallel `tp`, or None.
 
     On CPU SGLang pads what does not split over the ranks (`adjust_config_with_unaligned_cpu_tp`: query and key-value
-    heads to a multiple of tp, MLP widths to a multiple of 32 x tp); its Transformers backend then builds the padded
-    layers and cannot load the unpadded checkpoint into them ("start (64) + length (64) exceeds dimension size (64)").
+    heads to a multiple of tp, the MLP and expert widths to a multiple of 32 x tp); its Transformers backend then builds
+    the padded layers and cannot load the unpadded checkpoint into them ("start (64) + length (64) exceeds dimension
+    size (64)").
     """
+    sizes = [
+        ("num_attention_heads", text_config["num_attention_heads"], tp),
+        ("num_key_value_heads", text_config["num_key_value_heads"], tp),
+        *((name, text_config[name], 32 * tp) for name in SGLANG_CPU_PADDED_WIDTHS if name in text_config),
+    ]
     unaligned = [
-        f"{name} {value} is not a multiple of {multiple}"
-        for name, value, multiple in (
-            ("num_attention_heads", num_heads, tp),
-            ("num_key_value_heads", num_kv_heads, tp),
-            ("intermediate_size", intermediate_size, 32 * tp),
-        )
-        if value % multiple
+        f"{name} {value} is not a multiple of {multiple}" for name, value, multiple in sizes if value % multiple
     ]
     if not unaligned:
         return None
@@ -139,6 +143,21 @@ def sglang_cpu_multimodal_reason(platform: Platform) -> str | None:
         "`TransformersBase._init_parameters`), which ignores device='cpu' and raises \"No accelerator ... is "
         'available". The environment `tf-scaffold env sglang-cpu` builds fixes that function; or run on a GPU'
     )
+
+
+# SGLang releases whose Transformers backend windows a sliding layer one token wider than transformers: it hands
+# `config.sliding_window` to `RadixAttention(sliding_window_size=...)` (models/transformers.py,
+# `_create_attention_instances`), whose kernels take the window without the current token (SGLang's own Gemma and
+# Mistral models pass `sliding_window - 1`). Observed on 0.5.23: its tokens equal transformers' with sliding_window + 1.
+SGLANG_WINDOW_ONE_WIDER = ("0.5.23",)
+
+
+def sglang_window_overrides(text_config: dict, version: str | None) -> dict:
+    """The config change under which transformers computes what this SGLang release serves (empty: none needed)."""
+    sliding = "sliding_attention" in (text_config.get("layer_types") or ())
+    if sliding and text_config.get("sliding_window") and version in SGLANG_WINDOW_ONE_WIDER:
+        return {"sliding_window": text_config["sliding_window"] + 1}
+    return {}
 
 
 def sglang_skip_reason(platform: Platform) -> str | None:
@@ -185,12 +204,7 @@ def engine_skip_reason(engine: str, platform: Platform, text_config: dict, tp: i
     if len(cpu_cores()) < tp:
         return f"the engines' CPU paths run one rank per core group: tensor parallel {tp} needs {tp} cores, {len(cpu_cores())} here"
     if engine == "sglang":
-        return sglang_cpu_tp_reason(
-            tp,
-            text_config["num_attention_heads"],
-            text_config["num_key_value_heads"],
-            text_config["intermediate_size"],
-        )
+        return sglang_cpu_tp_reason(tp, text_config)
     return None
 
 
@@ -220,11 +234,14 @@ class Sequence:
     top_logprobs: list[dict[int, float]]
 
 
-def transformers_greedy(repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int) -> list[Sequence]:
-    """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs."""
+def transformers_greedy(
+    repo, platform: Platform, prompts: list[list[int]], max_new_tokens: int, **config_overrides
+) -> list[Sequence]:
+    """transformers' own greedy `generate()` on the given prompt ids, with per-step top-5 logprobs (of the repo's
+    model, its config changed by `config_overrides`)."""
     import torch
 
-    model = load_head(repo, platform)
+    model = load_head(repo, platform, **config_overrides)
     seqs = []
     for prompt in prompts:
         ids = torch.tensor([prompt], device=platform.device)
@@ -232,7 +249,7 @@ def transformers_greedy(repo, platform: Platform, prompts: list[list[int]], max_
     return seqs
 
 
-def load_head(repo, platform: Platform):
+def load_head(repo, platform: Platform, **config_overrides):
     """The repo's head model (causal LM, or image-text-to-text for a multimodal repo), in the engines' dtype."""
     import torch
     import transformers
@@ -240,7 +257,7 @@ def load_head(repo, platform: Platform):
     config = json.loads((Path(repo) / "config.json").read_text())
     auto = next((k for k in HEAD_AUTO_CLASSES if k in config.get("auto_map", {})), "AutoModelForCausalLM")
     dtype = torch.float32 if platform.exact else torch.bfloat16
-    model = getattr(transformers, auto).from_pretrained(repo, trust_remote_code=True, dtype=dtype)
+    model = getattr(transformers, auto).from_pretrained(repo, trust_remote_code=True, dtype=dtype, **config_overrides)
     return model.to(platform.device).eval()
 
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from scaffold.conformance.model import Repo
-from scaffold.conformance.registry import Issue, rule
+from scaffold.conformance.registry import WARNING, Issue, rule
 from scaffold.facts import SLIDING_ATTENTION
 
 # What transformers' own models call to apply a window: the sliding mask, or the window handed to the attention call.
@@ -62,6 +62,7 @@ def layer_types_inconsistent(repo: Repo):
         "sliding_window=self.sliding_window to the attention call (as Qwen3 does), or drop layer_types/sliding_window"
     ),
     requires=("config", "base-model"),
+    verdicts={"vLLM": "wrong", "SGLang": "wrong"},
 )
 def sliding_window_ignored(repo: Repo):
     types = _layer_types(repo)
@@ -76,3 +77,28 @@ def sliding_window_ignored(repo: Repo):
         file, line = repo.where(owner) if owner is not None else ("config.json", 0)
         sliding = types.count(SLIDING_ATTENTION)
         yield Issue(file, line, f"{sliding} sliding layers, window {_window(repo)}: no code reads it")
+
+
+@rule(
+    "TFS026",
+    "sglang-window-one-wider",
+    "SGLang gives the sliding layers a window one token wider than transformers",
+    engine=(
+        "SGLang 0.5.23's Transformers backend hands `config.sliding_window` to its attention, whose kernels take the "
+        "window without the current token (its own Gemma and Mistral models pass `sliding_window - 1`): each sliding "
+        "layer sees one token more, and past the window SGLang's tokens differ from transformers' (they equal "
+        "transformers' with sliding_window + 1); vLLM matches transformers"
+    ),
+    fix=(
+        "nothing in the repo fixes it: serve the model with vLLM, or with an SGLang release that windows as "
+        "transformers does; the repo's SGLang tests compare with sliding_window + 1 on 0.5.23 and say so"
+    ),
+    severity=WARNING,
+    requires=("config",),
+    verdicts={"SGLang": "wrong"},
+)
+def sglang_window_one_wider(repo: Repo):
+    types = _layer_types(repo)
+    if isinstance(types, list) and SLIDING_ATTENTION in types and _window(repo):
+        sliding = types.count(SLIDING_ATTENTION)
+        yield Issue("config.json", 0, f"{sliding} sliding layers, sliding_window {_window(repo)}")
