@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from references import decoder_fields, padded_batch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from scaffold import commands
@@ -30,24 +31,7 @@ LONG = 160
 
 
 def llama_config(repo) -> LlamaConfig:
-    cfg = json.loads((repo / "config.json").read_text())
-    keys = (
-        "vocab_size",
-        "hidden_size",
-        "intermediate_size",
-        "num_hidden_layers",
-        "num_attention_heads",
-        "num_key_value_heads",
-        "head_dim",
-        "max_position_embeddings",
-        "rms_norm_eps",
-        "rope_parameters",
-        "tie_word_embeddings",
-        "pad_token_id",
-        "bos_token_id",
-        "eos_token_id",
-    )
-    return LlamaConfig(**{key: cfg[key] for key in keys})
+    return LlamaConfig(**decoder_fields(json.loads((repo / "config.json").read_text()), "intermediate_size"))
 
 
 def load_pair(repo, impl="eager"):
@@ -58,14 +42,6 @@ def load_pair(repo, impl="eager"):
         repo, config=llama_config(repo), attn_implementation=impl, dtype=torch.float32
     ).eval()
     return ours, ref
-
-
-def padded_batch(vocab_size, length=40):
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, vocab_size, (3, length), generator=g)
-    mask = torch.ones_like(ids)
-    ids[1, :7], mask[1, :7] = 0, 0  # left padding on one row
-    return ids, mask
 
 
 @pytest.fixture(scope="module")

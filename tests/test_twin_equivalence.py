@@ -17,6 +17,7 @@ import json
 
 import pytest
 import torch
+from references import decoder_fields, padded_batch
 from transformers import (
     AutoModelForCausalLM,
     MinistralConfig,
@@ -34,26 +35,6 @@ from scaffold import commands
 WINDOW = 16
 PROMPT = 40  # longer than the window: the sliding layers really drop tokens
 
-SHARED_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "head_dim",
-    "max_position_embeddings",
-    "rms_norm_eps",
-    "rope_parameters",
-    "tie_word_embeddings",
-    "pad_token_id",
-    "bos_token_id",
-    "eos_token_id",
-)
-
-
-def _shared(cfg: dict) -> dict:
-    return {key: cfg[key] for key in SHARED_KEYS}
-
 
 def _window(cfg: dict) -> dict:
     """The twin's sliding-window fields for a repo config (Qwen2/Qwen3 switch the window on with a flag)."""
@@ -66,7 +47,7 @@ def qwen3_moe(cfg: dict):
     # Qwen3-MoE slides every layer or none, switched on with a flag
     extra = {"use_sliding_window": "sliding_window" in cfg, "sliding_window": cfg.get("sliding_window")}
     config = Qwen3MoeConfig(
-        **_shared(cfg),
+        **decoder_fields(cfg),
         intermediate_size=2 * cfg["moe_intermediate_size"],  # only for dense layers, which there are none of
         moe_intermediate_size=cfg["moe_intermediate_size"],
         num_experts=cfg["num_experts"],
@@ -83,18 +64,20 @@ def qwen3_moe(cfg: dict):
 
 def qwen3(cfg: dict):
     config = Qwen3Config(
-        **_shared(cfg), intermediate_size=cfg["intermediate_size"], attention_bias=False, **_window(cfg)
+        **decoder_fields(cfg), intermediate_size=cfg["intermediate_size"], attention_bias=False, **_window(cfg)
     )
     return Qwen3ForCausalLM, config
 
 
 def qwen2(cfg: dict):
-    return Qwen2ForCausalLM, Qwen2Config(**_shared(cfg), intermediate_size=cfg["intermediate_size"], **_window(cfg))
+    return Qwen2ForCausalLM, Qwen2Config(
+        **decoder_fields(cfg), intermediate_size=cfg["intermediate_size"], **_window(cfg)
+    )
 
 
 def ministral(cfg: dict):
     config = MinistralConfig(
-        **_shared(cfg),
+        **decoder_fields(cfg),
         intermediate_size=cfg["intermediate_size"],
         sliding_window=cfg["sliding_window"],
         layer_types=cfg["layer_types"],
@@ -133,14 +116,6 @@ def load_pair(repo, twin, impl="eager"):
     return ours, ref
 
 
-def padded_batch(vocab_size, length=PROMPT):
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, vocab_size, (3, length), generator=g)
-    mask = torch.ones_like(ids)
-    ids[1, :7], mask[1, :7] = 0, 0  # left padding on one row
-    return ids, mask
-
-
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_state_dict_keys_equal_the_twin(repos, variant):
     repo = repos[variant]
@@ -157,7 +132,7 @@ def test_state_dict_keys_equal_the_twin(repos, variant):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_logits_bit_exact_against_the_twin(repos, variant, impl):
     ours, ref = load_pair(repos[variant], VARIANTS[variant][1], impl)
-    ids, mask = padded_batch(ours.config.vocab_size)
+    ids, mask = padded_batch(ours.config.vocab_size, PROMPT)
     with torch.no_grad():
         a = ours(input_ids=ids, attention_mask=mask).logits
         b = ref(input_ids=ids, attention_mask=mask).logits
@@ -198,7 +173,7 @@ def test_combined_qk_norm_and_bias_match_qwen3_with_a_zero_output_bias(tmp_path)
     repo = commands.new({"name": "twin-both", "qk_norm": True, "attention_bias": True}, tmp_path).path
     cfg = json.loads((repo / "config.json").read_text())
     config = Qwen3Config(
-        **_shared(cfg), intermediate_size=cfg["intermediate_size"], attention_bias=True, **_window(cfg)
+        **decoder_fields(cfg), intermediate_size=cfg["intermediate_size"], attention_bias=True, **_window(cfg)
     )
     ours = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32).eval()
     ref = Qwen3ForCausalLM.from_pretrained(repo, config=config, dtype=torch.float32).eval()
@@ -248,7 +223,7 @@ def test_router_sends_every_token_to_exactly_top_k_experts(repos):
 
 def test_router_logits_and_aux_loss_equal_the_twin(repos):
     ours, ref = load_pair(repos["moe"], qwen3_moe)
-    ids, mask = padded_batch(ours.config.vocab_size)
+    ids, mask = padded_batch(ours.config.vocab_size, PROMPT)
     labels = ids.masked_fill(mask == 0, -100)
     with torch.no_grad():
         a = ours(input_ids=ids, attention_mask=mask, labels=labels, output_router_logits=True)

@@ -215,6 +215,10 @@ class Repo:
         """A nested part of config.json (`text_config`, `vision_config`), or the whole of a text-only one."""
         return as_dict((self.config or {}).get(name)) or (self.config or {})
 
+    def text_field(self, key: str):
+        """A field of the decoder's config: under `text_config` in a composite config.json, else at the top."""
+        return self.section("text_config").get(key, (self.config or {}).get(key))
+
     @cached_property
     def multimodal(self) -> bool:
         """A nested vision config or a processor config marks a vision-language repo."""

@@ -27,9 +27,8 @@ EXPERTS_CALL = ("hidden_states", "top_k_index", "top_k_weights")
 def _field(repo: Repo, keys: tuple[str, ...]):
     """(key, value) of the first of `keys` the engines would find: in config.json, else a default the (text) config
     class declares (the engines read the config object, which has the class's defaults)."""
-    section = repo.section("text_config")
     for key in keys:
-        value = section.get(key, repo.config.get(key))
+        value = repo.text_field(key)
         if value is None:
             node, _ = repo.class_attr(repo.text_config_class, key)
             value = astutil.literal(node) if node is not None else None

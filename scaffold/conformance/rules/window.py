@@ -14,13 +14,11 @@ WINDOW_MARKERS = ("create_sliding_window_causal_mask", "sliding_window")
 
 
 def _layer_types(repo: Repo):
-    section = repo.section("text_config")
-    return section.get("layer_types", repo.config.get("layer_types"))
+    return repo.text_field("layer_types")
 
 
 def _window(repo: Repo):
-    section = repo.section("text_config")
-    return section.get("sliding_window", repo.config.get("sliding_window"))
+    return repo.text_field("sliding_window")
 
 
 @rule(
@@ -38,15 +36,17 @@ def layer_types_inconsistent(repo: Repo):
     types = _layer_types(repo)
     if types is None:
         return
-    section = repo.section("text_config")
-    layers = section.get("num_hidden_layers", repo.config.get("num_hidden_layers"))
+    layers = repo.text_field("num_hidden_layers")
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         yield Issue("config.json", 0, f"layer_types is not a list of strings: {types!r}")
         return
     if isinstance(layers, int) and not isinstance(layers, bool) and len(types) != layers:
         yield Issue("config.json", 0, f"layer_types has {len(types)} entries for {layers} layers")
     if SLIDING_ATTENTION in types and not _window(repo):
-        yield Issue("config.json", 0, f"{types.count(SLIDING_ATTENTION)} sliding layers but sliding_window is unset")
+        where = (
+            "is null" if "sliding_window" in {**repo.config, **repo.section("text_config")} else "is not in the config"
+        )
+        yield Issue("config.json", 0, f"{types.count(SLIDING_ATTENTION)} sliding layers but sliding_window {where}")
 
 
 @rule(
@@ -69,6 +69,8 @@ def sliding_window_ignored(repo: Repo):
     if not isinstance(types, list) or SLIDING_ATTENTION not in types or not _window(repo):
         return
     decoder = repo.decoder
+    if not repo.decoder_attention:
+        return  # the decoder's layers are not readable (e.g. built with AutoModel.from_config): nothing to tell
     # the repo's own code, and the transformers classes its decoder and attention inherit from
     refs = [*repo.chain(decoder), *(r for a in repo.decoder_attention for r in repo.chain(a))]
     sources = [s for s in repo.sources.values() if s.in_repo] + [r.source for r in refs]
