@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
+from scaffold import commands
 from scaffold.render import render, template_dir
 from scaffold.spec import build_spec
 
@@ -156,6 +157,29 @@ def test_cookiecutter_renders_the_same_files(tmp_path, answers):
     produced = format_python(produced)
     for rel, text in ours.items():
         assert produced[rel] == text, rel
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"name": "doc-lm"},
+        {"name": "doc-vl", "multimodal": True},
+        {"name": "doc-moe", "moe": True},
+        {"name": "doc-sw", "qk_norm": True, "attention_bias": True, "sliding_window": 16, "layer_types": "sliding"},
+    ],
+    ids=["text", "vl", "moe", "window"],
+)
+def test_auto_docstring_finds_every_argument_documented(tmp_path, answers, capfd):
+    """transformers' `@auto_docstring` reads each forward's docstring when the module is imported and prints an
+    [ERROR] line for an argument it cannot find documented (a line starting with "Return" ends its argument list)."""
+    import transformers
+
+    repo = commands.new(answers, tmp_path).path
+    head = "AutoModelForImageTextToText" if answers.get("multimodal") else "AutoModelForCausalLM"
+    getattr(transformers, head).from_pretrained(repo, trust_remote_code=True)
+    out, err = capfd.readouterr()
+    errors = [line for line in (out + err).splitlines() if "[ERROR]" in line]
+    assert not errors, "\n".join(errors)
 
 
 @pytest.mark.slow

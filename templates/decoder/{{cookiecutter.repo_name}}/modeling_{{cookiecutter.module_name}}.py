@@ -215,8 +215,8 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
 {%- if cookiecutter.moe %}
         output_router_logits (`bool`, *optional*):
-            Return every layer's router logits and the auxiliary load-balancing loss (added to `loss`, times
-            `config.router_aux_loss_coef`, when `labels` are given).
+            Whether to return every layer's router logits and the auxiliary load-balancing loss (added to `loss`,
+            times `config.router_aux_loss_coef`, when `labels` are given).
 {%- endif %}
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
