@@ -166,9 +166,10 @@ class AcmeMoeExperts(nn.Module):
     """The experts of one layer, stored as 3-D tensors (one slice per expert).
 
     vLLM and SGLang replace this module, found by its name `experts` under the MoE block, with their fused MoE kernel:
-    they load `gate_up_proj` / `down_proj` into it and call it as `experts(hidden_states, top_k_index, top_k_weights)`,
-    so this signature and these two parameter names are the contract. transformers' `@use_experts_implementation`
-    swaps in its batched kernels on request (`experts_implementation=...`).
+    they load each expert's weights into it (the checkpoint stores them one expert at a time, see the conversion
+    registered above) and call it as `experts(hidden_states, top_k_index, top_k_weights)`, so this signature is the
+    contract. transformers' `@use_experts_implementation` swaps in its batched kernels on request
+    (`experts_implementation=...`).
     """
 
     def __init__(self, config: AcmeMoeConfig):
