@@ -93,15 +93,17 @@ def experts_without_moe_config(repo: Repo):
     "experts-call-contract",
     "the experts module is not called as experts(hidden_states, top_k_index, top_k_weights)",
     engine=(
-        "both engines' fused MoE layer is `forward(hidden_states, topk_ids, topk_weights, **kwargs)`: keywords named "
-        "as transformers names them fall into **kwargs and the call fails (missing topk_ids); other positional "
-        "arguments (router logits, another order) route tokens to the wrong experts"
+        "SGLang replaces `experts` with its fused MoE layer, `forward(hidden_states, topk_ids, topk_weights, **kwargs)`"
+        ", and the block's call reaches it unchanged: keywords named as transformers names them fall into **kwargs "
+        "(TypeError: missing 'topk_ids' and 'topk_weights'), other positional arguments route tokens to the wrong "
+        "experts; vLLM replaces the whole block when it recognises router + experts and never runs this call"
     ),
     fix=(
         "route in the block (router -> top-k ids and weights) and call self.experts(hidden_states, top_k_index, "
         "top_k_weights) with 2-D hidden states; give the experts' forward exactly those three parameters"
     ),
     requires=("config",),
+    verdicts={"SGLang": "rejected"},
 )
 def experts_call_contract(repo: Repo):
     if _field(repo, MOE_EXPERT_COUNT_KEYS) is None:
