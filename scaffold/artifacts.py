@@ -15,6 +15,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from scaffold import facts
 from scaffold.facts import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS
 from scaffold.spec import Spec
 
@@ -62,6 +63,8 @@ def rendered_package(folder: Path):
 
 def build_tokenizer(spec: Spec, folder: Path) -> int:
     """Train a byte-level BPE on the shipped corpus (offline, deterministic) and save it. Returns its size."""
+    if spec.encoder:
+        return build_wordpiece_tokenizer(spec, folder)
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -98,6 +101,45 @@ def build_tokenizer(spec: Spec, folder: Path) -> int:
     return tok.get_vocab_size()
 
 
+def build_wordpiece_tokenizer(spec: Spec, folder: Path) -> int:
+    """An encoder's tokenizer, BERT's way: lower-cased WordPiece trained on the shipped corpus (offline,
+    deterministic), every sequence wrapped as `[CLS] ... [SEP]` (a pair as `[CLS] a [SEP] b [SEP]`, the second segment
+    of token type 1). Returns its size."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    pad, unk, cls, sep, mask = facts.ENCODER_SPECIAL_TOKENS
+    tok = Tokenizer(models.WordPiece(unk_token=unk))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=spec.vocab_size, special_tokens=list(facts.ENCODER_SPECIAL_TOKENS), show_progress=False
+    )
+    tok.train_from_iterator(CORPUS.read_text(encoding="utf-8").splitlines(), trainer=trainer)
+    for token_id, token in enumerate(facts.ENCODER_SPECIAL_TOKENS):
+        assert tok.token_to_id(token) == token_id, (token, tok.token_to_id(token))
+    cls_id, sep_id = facts.ENCODER_CLS_TOKEN_ID, facts.ENCODER_SEP_TOKEN_ID
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls}:0 $A:0 {sep}:0",
+        pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+        special_tokens=[(cls, cls_id), (sep, sep_id)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=pad,
+        unk_token=unk,
+        cls_token=cls,
+        sep_token=sep,
+        mask_token=mask,
+        model_max_length=spec.max_position_embeddings,
+        padding_side="right",
+        clean_up_tokenization_spaces=False,
+    )
+    fast.save_pretrained(folder)
+    return tok.get_vocab_size()
+
+
 def build_processor(spec: Spec, folder: Path) -> None:
     """processor_config.json (with the image processor nested, the v5 layout), from the rendered classes."""
     from transformers import AutoTokenizer
@@ -126,18 +168,21 @@ def build_model_files(spec: Spec, folder: Path) -> None:
 
     with rendered_package(folder) as load:
         config_mod = load(spec.names.configuration_module)
-        config = getattr(config_mod, spec.names.config_class)()  # the rendered defaults are the spec's values
+        # the rendered defaults are the spec's values; an encoder's label count is PreTrainedConfig's own field
+        extra = {"num_labels": spec.encoder.num_labels} if spec.encoder else {}
+        config = getattr(config_mod, spec.names.config_class)(**extra)
         config.architectures = [spec.names.architecture]
         config.auto_map = dict(spec.names.auto_map)
         config.dtype = "float32"
         config.save_pretrained(folder)
 
-        GenerationConfig(
-            bos_token_id=BOS_TOKEN_ID,
-            eos_token_id=EOS_TOKEN_ID,
-            pad_token_id=PAD_TOKEN_ID,
-            max_new_tokens=256,
-        ).save_pretrained(folder)
+        if not spec.encoder:  # an encoder does not generate
+            GenerationConfig(
+                bos_token_id=BOS_TOKEN_ID,
+                eos_token_id=EOS_TOKEN_ID,
+                pad_token_id=PAD_TOKEN_ID,
+                max_new_tokens=256,
+            ).save_pretrained(folder)
 
         if not spec.weights:
             return
@@ -163,7 +208,7 @@ def checkpoint_state(model) -> dict:
     from transformers.core_model_loading import revert_weight_conversion
 
     state = model.state_dict()
-    if model.config.tie_word_embeddings:
+    if getattr(model.config, "tie_word_embeddings", False):
         for target in getattr(model, "_tied_weights_keys", None) or {}:
             state.pop(target, None)
     return revert_weight_conversion(model, state)

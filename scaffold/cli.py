@@ -61,7 +61,9 @@ def _interactive(no_input: bool) -> bool:
         "`tf-scaffold new acme-vl --multimodal` (vision-language model with its processor)\n\n"
         "`tf-scaffold new acme-moe --moe --num-experts 8 --num-experts-per-tok 2` (Qwen3-MoE design)\n\n"
         "`tf-scaffold new acme-lm --qk-norm --attention-bias --sliding-window 512 --layer-types sliding,full`\n\n"
-        "`tf-scaffold new acme-vl --multimodal --image-size 224 --patch-size 14 --vision-hidden-size 256`"
+        "`tf-scaffold new acme-vl --multimodal --image-size 224 --patch-size 14 --vision-hidden-size 256`\n\n"
+        "`tf-scaffold new acme-encoder --arch encoder` (BERT-class embedding model, CLS pooling, normalised)\n\n"
+        "`tf-scaffold new acme-classifier --arch encoder --task classify --num-labels 3` (sequence classifier)"
     )
 )
 def new(
@@ -126,12 +128,24 @@ def new(
     layer_types: str = typer.Option(
         None, help="Attention of each layer, a pattern repeated over the layers: `sliding`, `sliding,full`, ..."
     ),
+    arch: str = typer.Option(
+        None, help="decoder (default: a causal LM) or encoder (a BERT-class encoder for embeddings and classification)."
+    ),
+    task: str = typer.Option(
+        None, help="[encoder] What the checkpoint serves: embed (the base model, default) or classify (the classifier)."
+    ),
+    pooling: str = typer.Option(None, help="[encoder] Embedding pooling: cls (default) or mean."),
+    normalize: bool = typer.Option(
+        None, "--normalize/--no-normalize", help="[encoder] L2-normalise the pooled embeddings (yes)."
+    ),
+    num_labels: int = typer.Option(None, help="[encoder] Labels of the classifier (2)."),
+    type_vocab_size: int = typer.Option(None, help="[encoder] Token types (segments), 0 for none (2)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing folder (it is kept as NAME.bak-<time>)."),
     spec_file: Path = typer.Option(None, "--spec", help="JSON/TOML answers file; options given here override it."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt; use defaults for missing answers."),
 ) -> None:
-    """Generate a backend-ready text decoder (or, with --multimodal, a vision-language model) as a Hugging Face
-    custom-code repo."""
+    """Generate a backend-ready text decoder (or, with --multimodal, a vision-language model; with --arch encoder, an
+    embedding model or classifier) as a Hugging Face custom-code repo."""
     from scaffold import commands
     from scaffold.spec import DEFAULT_PRESET, PRESETS
 
@@ -171,6 +185,12 @@ def new(
             attention_bias=attention_bias,
             sliding_window=sliding_window,
             layer_types=layer_types,
+            arch=arch,
+            task=task,
+            pooling=pooling,
+            normalize=normalize,
+            num_labels=num_labels,
+            type_vocab_size=type_vocab_size,
         )
         answers.update({k: v for k, v in given.items() if v is not None})
         if _interactive(no_input) and not answers.get("name"):
@@ -186,11 +206,19 @@ def new(
 
     spec = result.spec
     typer.secho(f"Created {result.path}", fg=typer.colors.GREEN, bold=True)
+    heads = f"{spec.num_heads}" if spec.encoder else f"{spec.num_heads}/{spec.num_kv_heads}"
     typer.echo(
         f"  {spec.names.architecture} (model_type {spec.names.model_type!r}): {spec.num_layers} layers, hidden {spec.hidden_size},"
-        f" {spec.num_heads}/{spec.num_kv_heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
+        f" {heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
         f" (tokenizer {result.tokenizer_size}), {'random weights, seed ' + str(spec.seed) if spec.weights else 'no weights'}"
     )
+    if spec.encoder:
+        enc = spec.encoder
+        served = "embeddings" if enc.task == "embed" else f"classification into {enc.num_labels} labels"
+        typer.echo(
+            f"  encoder: serves {served}; {enc.pooling} pooling{', normalised' if enc.normalize else ''};"
+            f" {enc.type_vocab_size} token types"
+        )
     if spec.multimodal:
         typer.echo(
             f"  vision tower: {spec.vision.image_size}px images in {spec.vision.patch_size}px patches"

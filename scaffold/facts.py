@@ -17,9 +17,17 @@ MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
 IMAGE_TOKEN = "<|image|>"
 IMAGE_TOKEN_ID = len(SPECIAL_TOKENS)
 
+# Special tokens of an encoder's WordPiece tokenizer, in id order (BERT's names). A sequence is `[CLS] ... [SEP]`.
+ENCODER_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+ENCODER_PAD_TOKEN_ID, ENCODER_CLS_TOKEN_ID, ENCODER_SEP_TOKEN_ID = 0, 2, 3
+# The WordPiece tokenizer's alphabet: its special tokens and every character of the corpus, alone and as `##c`.
+MIN_ENCODER_VOCAB_SIZE = 256
+
 # The auto classes of a head model, by task. The engines instantiate only `AutoModel`; the harness loads the head
 # through the first of these a repo's `auto_map` names.
 HEAD_AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText")
+# An encoder's: its classifier (the base model is the embedding model).
+ENCODER_HEAD_AUTO_CLASS = "AutoModelForSequenceClassification"
 # ... and the head auto classes `check` looks for in any repo, generated or not.
 ANY_HEAD_AUTO_CLASSES = (*HEAD_AUTO_CLASSES, "AutoModelForVision2Seq", "AutoModelForSequenceClassification")
 
@@ -55,6 +63,16 @@ EXPERTS_TP_PLAN = {
     "layers.*.mlp.experts.gate_up_proj": "packed_colwise",
     "layers.*.mlp.experts.down_proj": "rowwise",
     "layers.*.mlp.experts": "moe_tp_experts",
+}
+# An encoder's (BERT's module names): query/key/value and the MLP's first projection colwise, the projections after
+# them rowwise.
+ENCODER_TP_PLAN = {
+    "encoder.layer.*.attention.self.query": "colwise",
+    "encoder.layer.*.attention.self.key": "colwise",
+    "encoder.layer.*.attention.self.value": "colwise",
+    "encoder.layer.*.attention.output.dense": "rowwise",
+    "encoder.layer.*.intermediate.dense": "colwise",
+    "encoder.layer.*.output.dense": "rowwise",
 }
 VISION_TP_PLAN = {
     "layers.*.self_attn.q_proj": "colwise",

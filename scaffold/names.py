@@ -45,10 +45,11 @@ def normalise_name(name: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Names:
-    """Every name of a repo, from its model name and kind (`multimodal` or not)."""
+    """Every name of a repo, from its model name and kind (`multimodal`, an encoder's task, or neither)."""
 
     name: str
     multimodal: bool = False
+    encoder_task: str | None = None  # "embed" or "classify" for an encoder
 
     @cached_property
     def _parts(self) -> tuple[str, str]:
@@ -79,9 +80,18 @@ class Names:
         return f"{self.class_prefix}Model"
 
     @property
-    def architecture(self) -> str:
+    def head_class(self) -> str:
+        """The model class with a head: what `generate()` runs, or an encoder's classifier."""
+        if self.encoder_task:
+            return f"{self.class_prefix}ForSequenceClassification"
         suffix = "ForConditionalGeneration" if self.multimodal else "ForCausalLM"
         return f"{self.class_prefix}{suffix}"
+
+    @property
+    def architecture(self) -> str:
+        """`config.architectures[0]`: the class the checkpoint holds. An embedding model's is the base model, which
+        is also how the engines tell an embedding model from a classifier."""
+        return self.base_model_class if self.encoder_task == "embed" else self.head_class
 
     @property
     def configuration_module(self) -> str:
@@ -135,7 +145,7 @@ class Names:
     @property
     def classes(self) -> tuple[str, ...]:
         """Every class name the repo defines that transformers must not already own."""
-        return (self.architecture, self.base_model_class, self.config_class, *self.multimodal_classes.values())
+        return (self.head_class, self.base_model_class, self.config_class, *self.multimodal_classes.values())
 
     @property
     def auto_map(self) -> dict[str, str]:
@@ -145,10 +155,12 @@ class Names:
             "AutoConfig": f"{self.configuration_module}.{self.config_class}",
             "AutoModel": f"{self.modeling_module}.{self.base_model_class}",
         }
-        if self.multimodal:
+        if self.encoder_task:
+            auto_map["AutoModelForSequenceClassification"] = f"{self.modeling_module}.{self.head_class}"
+        elif self.multimodal:
             # AutoProcessor is also read from here when processor_config.json has no auto_map of its own.
-            auto_map["AutoModelForImageTextToText"] = f"{self.modeling_module}.{self.architecture}"
+            auto_map["AutoModelForImageTextToText"] = f"{self.modeling_module}.{self.head_class}"
             auto_map["AutoProcessor"] = f"{self.processing_module}.{self.multimodal_classes['processor']}"
         else:
-            auto_map["AutoModelForCausalLM"] = f"{self.modeling_module}.{self.architecture}"
+            auto_map["AutoModelForCausalLM"] = f"{self.modeling_module}.{self.head_class}"
         return auto_map

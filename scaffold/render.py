@@ -60,7 +60,7 @@ def license_text(spec: Spec) -> tuple[str, str]:
 
 def context(spec: Spec) -> dict[str, Any]:
     """The cookiecutter context: every slot the templates fill, computed here and nowhere else."""
-    names, kind, vision, moe = spec.names, variants.kind_of(spec), spec.vision, spec.moe
+    names, kind, vision, moe, enc = spec.names, variants.kind_of(spec), spec.vision, spec.moe, spec.encoder
     mm = names.multimodal_classes
     return {
         "name": spec.name,
@@ -71,6 +71,8 @@ def context(spec: Spec) -> dict[str, Any]:
         "config_class": names.config_class,
         "base_model_class": names.base_model_class,
         "architecture": names.architecture,
+        "head_class": names.head_class,
+        "pipeline_tag": kind.name,
         "configuration_module": names.configuration_module,
         "modeling_module": names.modeling_module,
         "hidden_size": spec.hidden_size,
@@ -102,6 +104,17 @@ def context(spec: Spec) -> dict[str, Any]:
         "moe_intermediate_size": moe.moe_intermediate_size if moe else 0,
         "norm_topk_prob": repr(bool(moe and moe.norm_topk_prob)),
         "router_aux_loss_coef": repr(float(moe.router_aux_loss_coef if moe else 0.0)),
+        # `--arch encoder`: what it serves and how its embeddings are pooled (the pooling files and config fields)
+        "encoder": enc is not None,
+        "task": enc.task if enc else "",
+        "pooling": enc.pooling if enc else "",
+        "pooling_type": enc.pooling.upper() if enc else "",
+        "normalize": repr(bool(enc and enc.normalize)),
+        "type_vocab_size": enc.type_vocab_size if enc else 0,
+        "num_labels": enc.num_labels if enc else 0,
+        "layer_norm_eps": repr(float(enc.layer_norm_eps if enc else 0.0)),
+        "cls_token_id": facts.ENCODER_CLS_TOKEN_ID,
+        "sep_token_id": facts.ENCODER_SEP_TOKEN_ID,
         "pad_token_id": facts.PAD_TOKEN_ID,
         "bos_token_id": facts.BOS_TOKEN_ID,
         "eos_token_id": facts.EOS_TOKEN_ID,

@@ -17,7 +17,7 @@ from scaffold.errors import SpecError
 from scaffold.known import transformers_names
 from scaffold.names import Names, normalise_name
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "MoeSpec", "Spec", "VisionSpec", "build_spec", "normalise_name"]
+__all__ = ["DEFAULT_PRESET", "PRESETS", "EncoderSpec", "MoeSpec", "Spec", "VisionSpec", "build_spec", "normalise_name"]
 
 SIZE_FIELDS = (
     "hidden_size",
@@ -92,6 +92,19 @@ MOE_FIELDS = ("num_experts", "num_experts_per_tok", "moe_intermediate_size", "no
 MOE_DEFAULTS: dict[str, Any] = dict(
     num_experts=8, num_experts_per_tok=2, norm_topk_prob=True, router_aux_loss_coef=0.001
 )
+
+# The encoder of `--arch encoder` repos (BERT's design). The preset gives the sizes; an encoder has as many key/value
+# heads as query heads, head_dim = hidden_size / num_heads, and BERT's 512 positions unless told otherwise.
+ENCODER_FIELDS = ("task", "pooling", "normalize", "type_vocab_size", "num_labels", "layer_norm_eps")
+ENCODER_DEFAULTS: dict[str, Any] = dict(
+    task="embed", pooling="cls", normalize=True, type_vocab_size=2, num_labels=2, layer_norm_eps=1e-12
+)
+ENCODER_MAX_POSITIONS = 512
+ENCODER_TASKS = ("embed", "classify")
+POOLING_MODES = ("cls", "mean")
+# Decoder answers an encoder has no use for: refused when given, left out of its answers file.
+DECODER_ONLY = ("rope_scaling", "qk_norm", "attention_bias", "sliding_window", "layer_types")
+_DECODER_UNUSED = ("rope_theta", "rope_scaling", "tie_word_embeddings", "rms_norm_eps", "num_kv_heads", "head_dim")
 
 # `--layer-types` accepts the short names too.
 _LAYER_TYPE_ALIASES = {"full": facts.FULL_ATTENTION, "sliding": facts.SLIDING_ATTENTION}
@@ -203,6 +216,54 @@ class MoeSpec(BaseModel):
         return self
 
 
+class EncoderSpec(BaseModel):
+    """The encoder of an `--arch encoder` repo: what it is served for, and how its embeddings are pooled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # `embed`: the checkpoint and `architectures` are the base model (an embedding model); `classify`: the sequence
+    # classifier's. Both classes are in every encoder repo.
+    task: str = "embed"
+    pooling: str = "cls"
+    normalize: bool = True
+    type_vocab_size: int = 2
+    num_labels: int = 2
+    layer_norm_eps: float = 1e-12
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        if value not in ENCODER_TASKS:
+            raise SpecError(f"unknown task {value!r}: choose embed (an embedding model) or classify (a classifier)")
+        return value
+
+    @field_validator("pooling")
+    @classmethod
+    def _pooling(cls, value: str) -> str:
+        if value not in POOLING_MODES:
+            raise SpecError(f"unknown pooling {value!r}: choose cls (the first token) or mean (the average of tokens)")
+        return value
+
+    @field_validator("type_vocab_size")
+    @classmethod
+    def _types(cls, value: int) -> int:
+        if isinstance(value, bool) or value < 0:
+            raise SpecError(f"type-vocab-size must be 0 (no token types) or more, got {value}")
+        return value
+
+    @field_validator("num_labels")
+    @classmethod
+    def _labels(cls, value: int) -> int:
+        return _positive_int(value, "num_labels")
+
+    @field_validator("layer_norm_eps")
+    @classmethod
+    def _eps(cls, value: float) -> float:
+        if not 0 < value < float("inf"):
+            raise SpecError(f"layer-norm-eps must be a positive number, got {value}")
+        return value
+
+
 class Spec(BaseModel):
     """The answers of `tf-scaffold new`, validated. `vision` and `moe` are set only for repos that have them."""
 
@@ -241,6 +302,7 @@ class Spec(BaseModel):
     preset: str = DEFAULT_PRESET
     vision: VisionSpec | None = None
     moe: MoeSpec | None = None
+    encoder: EncoderSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -281,16 +343,25 @@ class Spec(BaseModel):
                 f"hidden-size {self.hidden_size} is not divisible by num-heads {self.num_heads}:"
                 " choose sizes where hidden-size = num-heads x head-dim"
             )
+        if self.encoder:
+            self._check_encoder()
         if self.num_heads % self.num_kv_heads:
             raise SpecError(
                 f"num-heads {self.num_heads} is not divisible by num-kv-heads {self.num_kv_heads}:"
                 " grouped-query attention needs a whole number of query heads per kv head"
             )
-        if self.resolved_head_dim % 2:
+        if self.resolved_head_dim % 2 and not self.encoder:
             raise SpecError(
                 f"head-dim {self.resolved_head_dim} is odd: rotary embeddings rotate pairs, use an even head-dim"
             )
         minimum = facts.MIN_VOCAB_SIZE + (1 if self.multimodal else 0)
+        if self.encoder:
+            minimum = facts.MIN_ENCODER_VOCAB_SIZE
+        if self.vocab_size < minimum and self.encoder:
+            raise SpecError(
+                f"vocab-size {self.vocab_size} is too small: the WordPiece tokenizer needs at least {minimum}"
+                " (its special tokens and the characters of its corpus)"
+            )
         if self.vocab_size < minimum:
             what = "256 bytes + special tokens" + (" + the image token" if self.multimodal else "")
             raise SpecError(
@@ -313,6 +384,18 @@ class Spec(BaseModel):
                     " implementation instead of yours; choose another name"
                 )
         return self
+
+    def _check_encoder(self) -> None:
+        if self.num_kv_heads != self.num_heads:
+            raise SpecError(
+                f"num-kv-heads {self.num_kv_heads} differs from num-heads {self.num_heads}: an encoder uses full"
+                " multi-head attention, drop --num-kv-heads"
+            )
+        if self.head_dim is not None and self.head_dim * self.num_heads != self.hidden_size:
+            raise SpecError(
+                f"head-dim {self.head_dim} x num-heads {self.num_heads} is not hidden-size {self.hidden_size}:"
+                " an encoder's heads split the hidden size, drop --head-dim"
+            )
 
     def _check_layer_types(self) -> None:
         if self.layer_types is None:
@@ -398,7 +481,7 @@ class Spec(BaseModel):
 
     @cached_property
     def names(self) -> Names:
-        return Names(self.name, multimodal=self.multimodal)
+        return Names(self.name, multimodal=self.multimodal, encoder_task=self.encoder.task if self.encoder else None)
 
     @property
     def resolved_hub_id(self) -> str:
@@ -425,7 +508,7 @@ class Spec(BaseModel):
 
     def answers(self) -> dict[str, Any]:
         """The user's answers as a flat table (no derived values): what `--spec` reads back."""
-        answers = self.model_dump(exclude={"vision", "moe"}, exclude_none=True)
+        answers = self.model_dump(exclude={"vision", "moe", "encoder"}, exclude_none=True)
         for key in ("qk_norm", "attention_bias"):  # options a plain decoder does not use
             if not answers[key]:
                 answers.pop(key)
@@ -435,6 +518,10 @@ class Spec(BaseModel):
             answers.update(multimodal=True, **self.vision.model_dump())
         if self.moe:
             answers.update(moe=True, **self.moe.model_dump())
+        if self.encoder:
+            for key in _DECODER_UNUSED:
+                answers.pop(key, None)
+            answers.update(arch="encoder", **self.encoder.model_dump())
         return answers
 
 
@@ -443,9 +530,11 @@ def _format_validation_error(err: ValidationError) -> str:
     ctx_err = (first.get("ctx") or {}).get("error")
     if isinstance(ctx_err, SpecError):
         return str(ctx_err)
-    loc = ".".join(str(p) for p in first["loc"] if p not in ("vision", "moe")) or "spec"
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("vision", "moe", "encoder")) or "spec"
     if first["type"] == "extra_forbidden":
-        allowed = ", ".join(sorted({*Spec.model_fields, *VISION_FIELDS, *MOE_FIELDS, "multimodal"} - {"vision"}))
+        allowed = ", ".join(
+            sorted({*Spec.model_fields, *VISION_FIELDS, *MOE_FIELDS, *ENCODER_FIELDS, "multimodal", "arch"} - {"vision", "encoder"})
+        )
         return f"unknown answer {loc!r}: allowed answers are {allowed}"
     if first["type"] == "missing":
         return f"missing answer {loc!r}: give it as an option or in the --spec file"
@@ -465,16 +554,35 @@ def _expand_layer_types(value: Any, num_layers: int) -> Any:
 
 
 def _nest(
-    merged: dict[str, Any], flag: str, fields: tuple[str, ...], defaults: dict[str, Any]
+    merged: dict[str, Any], flag: str, fields: tuple[str, ...], defaults: dict[str, Any], switch: str = ""
 ) -> dict[str, Any] | None:
-    """Move the flat answers of an optional part (vision, experts) into its own table; None when it is off."""
+    """Move the flat answers of an optional part (vision, experts, encoder) into its own table; None when it is off."""
     given = {f: merged.pop(f) for f in fields if f in merged}
     if not merged.pop(flag, False):
         if given:
             option = next(iter(given)).replace("_", "-")
-            raise SpecError(f"{option} describes the {flag} part of the model: add --{flag}, or drop the option")
+            raise SpecError(
+                f"{option} describes the {flag} part of the model: add {switch or '--' + flag}, or drop the option"
+            )
         return None
     return {**defaults, **given}
+
+
+def _encoder_answers(merged: dict[str, Any], answers: dict[str, Any]) -> None:
+    """An encoder takes the preset's sizes, but not its decoder-only answers: refuse them when given, drop them."""
+    for key in ("multimodal", "moe"):
+        if merged.get(key):
+            raise SpecError(f"--arch encoder takes no --{key}: an encoder is text-only and dense")
+    for key in DECODER_ONLY:
+        if answers.get(key) not in (None, False):
+            raise SpecError(f"--arch encoder takes no --{key.replace('_', '-')}: that is a decoder option")
+    merged["encoder"] = True
+    if "num_kv_heads" not in answers:
+        merged["num_kv_heads"] = merged["num_heads"]
+    if "head_dim" not in answers:
+        merged["head_dim"] = None
+    if "max_position_embeddings" not in answers:
+        merged["max_position_embeddings"] = ENCODER_MAX_POSITIONS
 
 
 def build_spec(answers: dict[str, Any]) -> Spec:
@@ -484,6 +592,11 @@ def build_spec(answers: dict[str, Any]) -> Spec:
     if preset not in PRESETS:
         raise SpecError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     merged = {**PRESETS[preset], **answers, "preset": preset}
+    arch = merged.pop("arch", "decoder")
+    if arch not in ("decoder", "encoder"):
+        raise SpecError(f"unknown arch {arch!r}: choose decoder or encoder")
+    if arch == "encoder":
+        _encoder_answers(merged, answers)
     # A size given on the command line changes hidden/heads: derive head_dim again unless it was given too.
     if "head_dim" not in answers and any(k in answers for k in ("hidden_size", "num_heads")):
         merged["head_dim"] = None
@@ -499,6 +612,7 @@ def build_spec(answers: dict[str, Any]) -> Spec:
     try:
         merged["vision"] = _nest(merged, "multimodal", VISION_FIELDS, VISION_DEFAULTS)
         merged["moe"] = _nest(merged, "moe", MOE_FIELDS, MOE_DEFAULTS)
+        merged["encoder"] = _nest(merged, "encoder", ENCODER_FIELDS, ENCODER_DEFAULTS, "--arch encoder")
         return Spec(**merged)
     except ValidationError as err:
         raise SpecError(_format_validation_error(err)) from None

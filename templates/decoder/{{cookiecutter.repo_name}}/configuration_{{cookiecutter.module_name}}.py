@@ -1,4 +1,6 @@
-{%- if cookiecutter.multimodal %}
+{%- if cookiecutter.encoder %}
+{%- include "encoder_config.py" %}
+{%- elif cookiecutter.multimodal %}
 {%- include "configuration_multimodal.py" %}
 {%- else %}
 {%- include "license_header.py" %}

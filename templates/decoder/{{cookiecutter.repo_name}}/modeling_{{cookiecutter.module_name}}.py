@@ -1,4 +1,6 @@
-{%- if cookiecutter.multimodal %}
+{%- if cookiecutter.encoder %}
+{%- include "encoder_modeling.py" %}
+{%- elif cookiecutter.multimodal %}
 {%- include "modeling_multimodal.py" %}
 {%- else %}
 {%- include "license_header.py" %}
