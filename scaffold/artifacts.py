@@ -17,6 +17,7 @@ from pathlib import Path
 
 from scaffold import facts
 from scaffold.facts import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS
+from scaffold.errors import ScaffoldError
 from scaffold.spec import Spec
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus.txt"
@@ -102,29 +103,46 @@ def build_tokenizer(spec: Spec, folder: Path) -> int:
 
 
 def build_wordpiece_tokenizer(spec: Spec, folder: Path) -> int:
-    """An encoder's tokenizer, BERT's way: lower-cased WordPiece trained on the shipped corpus (offline,
-    deterministic), every sequence wrapped as `[CLS] ... [SEP]` (a pair as `[CLS] a [SEP] b [SEP]`, the second segment
-    of token type 1). Returns its size."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """An encoder's tokenizer, BERT's way: lower-cased WordPiece over the shipped corpus (offline), every sequence
+    wrapped as `[CLS] ... [SEP]` (a pair as `[CLS] a [SEP] b [SEP]`, the second segment of token type 1). Returns its
+    size.
+
+    The vocabulary is built here rather than by `tokenizers`' WordPiece trainer, whose result changes from run to run
+    (ties between equally frequent pairs): the special tokens, every character of the corpus alone and as `##c` (so any
+    word of those characters has a tokenization), then the corpus' words, most frequent first."""
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    pad, unk, cls, sep, mask = facts.ENCODER_SPECIAL_TOKENS
-    tok = Tokenizer(models.WordPiece(unk_token=unk))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=spec.vocab_size, special_tokens=list(facts.ENCODER_SPECIAL_TOKENS), show_progress=False
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = Counter(
+        word
+        for line in CORPUS.read_text(encoding="utf-8").splitlines()
+        for word, _span in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line))
     )
-    tok.train_from_iterator(CORPUS.read_text(encoding="utf-8").splitlines(), trainer=trainer)
-    for token_id, token in enumerate(facts.ENCODER_SPECIAL_TOKENS):
-        assert tok.token_to_id(token) == token_id, (token, tok.token_to_id(token))
-    cls_id, sep_id = facts.ENCODER_CLS_TOKEN_ID, facts.ENCODER_SEP_TOKEN_ID
+    chars = sorted({char for word in words for char in word})
+    vocab = [*facts.ENCODER_SPECIAL_TOKENS, *chars, *(f"##{char}" for char in chars)]
+    if len(vocab) > spec.vocab_size:
+        raise ScaffoldError(f"vocab-size {spec.vocab_size} is too small for the WordPiece alphabet ({len(vocab)})")
+    known = set(vocab)
+    for word, _count in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(vocab) == spec.vocab_size:
+            break
+        if word not in known:
+            vocab.append(word)
+
+    pad, unk, cls, sep, mask = facts.ENCODER_SPECIAL_TOKENS
+    tok = Tokenizer(models.WordPiece(vocab={token: i for i, token in enumerate(vocab)}, unk_token=unk))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = decoders.WordPiece()
     tok.post_processor = processors.TemplateProcessing(
         single=f"{cls}:0 $A:0 {sep}:0",
         pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
-        special_tokens=[(cls, cls_id), (sep, sep_id)],
+        special_tokens=[(cls, facts.ENCODER_CLS_TOKEN_ID), (sep, facts.ENCODER_SEP_TOKEN_ID)],
     )
+    tok.add_special_tokens(list(facts.ENCODER_SPECIAL_TOKENS))
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token=pad,
@@ -135,6 +153,10 @@ def build_wordpiece_tokenizer(spec: Spec, folder: Path) -> int:
         model_max_length=spec.max_position_embeddings,
         padding_side="right",
         clean_up_tokenization_spaces=False,
+        # BERT's inputs: the segment of each token goes to the model when it has token types
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"]
+        if spec.encoder.type_vocab_size
+        else ["input_ids", "attention_mask"],
     )
     fast.save_pretrained(folder)
     return tok.get_vocab_size()

@@ -72,7 +72,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "base_model_class": names.base_model_class,
         "architecture": names.architecture,
         "head_class": names.head_class,
-        "pipeline_tag": kind.name,
+        "pipeline_tag": kind.pipeline_tag,
         "configuration_module": names.configuration_module,
         "modeling_module": names.modeling_module,
         "hidden_size": spec.hidden_size,
@@ -111,6 +111,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "pooling_type": enc.pooling.upper() if enc else "",
         "normalize": repr(bool(enc and enc.normalize)),
         "type_vocab_size": enc.type_vocab_size if enc else 0,
+        "token_types": bool(enc and enc.type_vocab_size),  # a boolean: cookiecutter passes numbers as strings
         "num_labels": enc.num_labels if enc else 0,
         "layer_norm_eps": repr(float(enc.layer_norm_eps if enc else 0.0)),
         "cls_token_id": facts.ENCODER_CLS_TOKEN_ID,

@@ -533,7 +533,10 @@ def _format_validation_error(err: ValidationError) -> str:
     loc = ".".join(str(p) for p in first["loc"] if p not in ("vision", "moe", "encoder")) or "spec"
     if first["type"] == "extra_forbidden":
         allowed = ", ".join(
-            sorted({*Spec.model_fields, *VISION_FIELDS, *MOE_FIELDS, *ENCODER_FIELDS, "multimodal", "arch"} - {"vision", "encoder"})
+            sorted(
+                {*Spec.model_fields, *VISION_FIELDS, *MOE_FIELDS, *ENCODER_FIELDS, "multimodal", "arch"}
+                - {"vision", "encoder"}
+            )
         )
         return f"unknown answer {loc!r}: allowed answers are {allowed}"
     if first["type"] == "missing":

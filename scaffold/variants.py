@@ -36,22 +36,29 @@ class Kind:
     """One kind of repo."""
 
     name: str
+    pipeline_tag: str  # the Hub's task tag of the model card
     head_auto_class: str  # the `auto_map` key of the head model (the engines never instantiate it)
     suite_class: str  # the harness class the repo's tests declare themselves with (scaffold.testing)
     files: tuple[str, ...]
 
 
-CAUSAL_LM = Kind("causal-lm", "AutoModelForCausalLM", "CausalLMRepoTests", _COMMON_FILES)
+CAUSAL_LM = Kind("causal-lm", "text-generation", "AutoModelForCausalLM", "CausalLMRepoTests", _COMMON_FILES)
 IMAGE_TEXT_TO_TEXT = Kind(
-    "image-text-to-text", "AutoModelForImageTextToText", "ImageTextToTextRepoTests", _COMMON_FILES + _PROCESSOR_FILES
+    "image-text-to-text",
+    "image-text-to-text",
+    "AutoModelForImageTextToText",
+    "ImageTextToTextRepoTests",
+    _COMMON_FILES + _PROCESSOR_FILES,
 )
 
 
 # Encoders: the embedding model's checkpoint is the base model, whose auto class is `AutoModel`; the classifier's is
 # the sequence classifier. Both carry both classes.
-FEATURE_EXTRACTION = Kind("feature-extraction", "AutoModel", "EncoderRepoTests", _COMMON_FILES + _POOLING_FILES)
+FEATURE_EXTRACTION = Kind(
+    "embedding", "feature-extraction", "AutoModel", "EncoderRepoTests", _COMMON_FILES + _POOLING_FILES
+)
 TEXT_CLASSIFICATION = Kind(
-    "text-classification", facts.ENCODER_HEAD_AUTO_CLASS, "EncoderRepoTests", _COMMON_FILES
+    "classifier", "text-classification", facts.ENCODER_HEAD_AUTO_CLASS, "EncoderRepoTests", _COMMON_FILES
 )
 
 

@@ -47,10 +47,37 @@ def tiny_window_repo(tmp_path_factory) -> Path:
     return commands.new({"name": "acme-window", "sliding_window": 16, "layer_types": "sliding,full"}, out).path
 
 
-@pytest.fixture(params=["acme-lm", "acme-vl"])
+@pytest.fixture(scope="session")
+def tiny_encoder_repo(tmp_path_factory) -> Path:
+    """One default encoder repo, an embedding model (`tf-scaffold new acme-encoder --arch encoder`)."""
+    from scaffold import commands
+
+    out = tmp_path_factory.mktemp("gen-encoder")
+    return commands.new({"name": "acme-encoder", "arch": "encoder"}, out).path
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_repo(tmp_path_factory) -> Path:
+    """One encoder repo whose checkpoint is the classifier (`--arch encoder --task classify --num-labels 3`)."""
+    from scaffold import commands
+
+    out = tmp_path_factory.mktemp("gen-classifier")
+    answers = {"name": "acme-classifier", "arch": "encoder", "task": "classify", "num_labels": 3}
+    return commands.new(answers, out).path
+
+
+GENERATED = {
+    "acme-lm": "tiny_repo",
+    "acme-vl": "tiny_vl_repo",
+    "acme-encoder": "tiny_encoder_repo",
+    "acme-classifier": "tiny_classifier_repo",
+}
+
+
+@pytest.fixture(params=list(GENERATED))
 def generated(request) -> Path:
-    """Each kind of generated repo in turn: text-only and multimodal."""
-    return request.getfixturevalue("tiny_repo" if request.param == "acme-lm" else "tiny_vl_repo")
+    """Each kind of generated repo in turn: text-only, multimodal, embedding model, classifier."""
+    return request.getfixturevalue(GENERATED[request.param])
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,11 @@ def test_token_types_reach_the_model(repos):
 
 def bert_state(ours) -> dict:
     """The classifier's weights under `BertForSequenceClassification`'s names."""
-    renames = (("classifier.dense.", "bert.pooler.dense."), ("classifier.out_proj.", "classifier."), ("model.", "bert."))
+    renames = (
+        ("classifier.dense.", "bert.pooler.dense."),
+        ("classifier.out_proj.", "classifier."),
+        ("model.", "bert."),
+    )
     state = {}
     for key, value in ours.state_dict().items():
         for old, new in renames:

@@ -296,13 +296,15 @@ def test_junit_parsing_and_bad_paths(tmp_path):
         '<testsuites><testsuite><testcase classname="tests.test_engines" name="test_a" time="1.5"/>'
         '<testcase classname="tests.test_engines" name="test_b"><skipped message="SGLang needs a CUDA GPU"/></testcase>'
         '<testcase classname="tests.test_model" name="test_c"><failure message="boom"/></testcase>'
-        "</testsuite></testsuites>"
+        '<testcase classname="tests.test_engines" name="test_d"><skipped type="pytest.xfail" message="known"/>'
+        "</testcase></testsuite></testsuites>"
     )
     outcomes = parse_junit(junit)
     assert [(o.name, o.outcome) for o in outcomes] == [
         ("test_engines::test_a", "passed"),
         ("test_engines::test_b", "skipped"),
         ("test_model::test_c", "failed"),
+        ("test_engines::test_d", "xfailed"),
     ]
     assert outcomes[1].message == "SGLang needs a CUDA GPU"
     with pytest.raises(ScaffoldError, match="not a generated model repo"):

@@ -52,6 +52,29 @@ def test_moe_answers_nest_and_default_to_qwen3_moe():
     assert build_spec(answers) == spec
 
 
+def test_encoder_answers_nest_and_take_bert_defaults():
+    spec = build_spec({"name": "acme-encoder", "arch": "encoder"})
+    enc = spec.encoder
+    assert (enc.task, enc.pooling, enc.normalize, enc.type_vocab_size, enc.num_labels) == ("embed", "cls", True, 2, 2)
+    # full multi-head attention, heads that split the hidden size, BERT's 512 positions
+    assert spec.num_kv_heads == spec.num_heads and spec.resolved_head_dim * spec.num_heads == spec.hidden_size
+    assert spec.max_position_embeddings == 512
+    assert variants.kind_of(spec) is variants.FEATURE_EXTRACTION
+    assert spec.names.architecture == "AcmeEncoderModel"  # the engines serve an embedding model
+    assert spec.names.auto_map["AutoModelForSequenceClassification"].endswith("AcmeEncoderForSequenceClassification")
+    assert "AutoModelForCausalLM" not in spec.names.auto_map
+    assert variants.tp_plan(spec)["encoder.layer.*.attention.output.dense"] == "rowwise"
+    classify = build_spec({"name": "acme-encoder", "arch": "encoder", "task": "classify", "num_labels": 5})
+    assert classify.names.architecture == "AcmeEncoderForSequenceClassification"
+    assert variants.kind_of(classify) is variants.TEXT_CLASSIFICATION
+    assert any("SGLang" in note for note in classify.warnings())
+    # the answers file is flat, carries no decoder-only answers, and reads back to the same spec
+    answers = classify.answers()
+    assert answers["arch"] == "encoder" and answers["num_labels"] == 5
+    assert not {"rope_theta", "num_kv_heads", "tie_word_embeddings"} & set(answers)
+    assert build_spec(answers) == classify
+
+
 def test_layer_types_pattern_repeats_over_the_layers():
     spec = build_spec({"name": "a", "num_layers": 5, "sliding_window": 64, "layer_types": "sliding,sliding,full"})
     assert spec.layer_types == ("sliding_attention", "sliding_attention", "full_attention") * 1 + (
@@ -76,7 +99,13 @@ def test_every_template_file_belongs_to_a_kind():
 
     root = template_dir() / ROOT_DIR
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    declared = set(variants.CAUSAL_LM.files) | set(variants.IMAGE_TEXT_TO_TEXT.files)
+    kinds = (
+        variants.CAUSAL_LM,
+        variants.IMAGE_TEXT_TO_TEXT,
+        variants.FEATURE_EXTRACTION,
+        variants.TEXT_CLASSIFICATION,
+    )
+    declared = {path for kind in kinds for path in kind.files}
     assert on_disk == declared
 
 
@@ -87,15 +116,25 @@ def test_head_dim_follows_changed_sizes():
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"moe": True}, {"qk_norm": True, "attention_bias": True, "sliding_window": 8, "layer_types": "sliding"}],
+    [
+        {},
+        {"moe": True},
+        {"qk_norm": True, "attention_bias": True, "sliding_window": 8, "layer_types": "sliding"},
+        {"arch": "encoder"},
+        {"arch": "encoder", "task": "classify", "num_labels": 3, "type_vocab_size": 0},
+    ],
 )
 def test_parameter_count_matches_torch(tmp_path, options):
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from scaffold import commands
 
-    result = commands.new({"name": "count-me", "tie_word_embeddings": False, **options}, tmp_path)
-    model = AutoModelForCausalLM.from_pretrained(result.path, trust_remote_code=True)
+    if options.get("arch") == "encoder":
+        extra, auto = {}, AutoModelForSequenceClassification if options.get("task") == "classify" else AutoModel
+    else:
+        extra, auto = {"tie_word_embeddings": False}, AutoModelForCausalLM
+    result = commands.new({"name": "count-me", **extra, **options}, tmp_path)
+    model = auto.from_pretrained(result.path, trust_remote_code=True)
     assert sum(p.numel() for p in model.parameters()) == result.spec.num_parameters
 
 
@@ -143,6 +182,19 @@ def test_presets_are_valid():
         ({"name": "a", "sliding_window": 4096, "layer_types": "sliding"}, "never slides"),
         ({"name": "a", "sliding_window": 0, "layer_types": "sliding"}, "positive"),
         ({"name": "a", "sliding_window": 64, "layer_types": ""}, "comma-separated"),
+        ({"name": "a", "arch": "transformer"}, "unknown arch"),
+        ({"name": "a", "task": "classify"}, "add --arch encoder"),
+        ({"name": "a", "arch": "encoder", "task": "rerank"}, "unknown task"),
+        ({"name": "a", "arch": "encoder", "pooling": "max"}, "unknown pooling"),
+        ({"name": "a", "arch": "encoder", "num_labels": 0}, "positive"),
+        ({"name": "a", "arch": "encoder", "type_vocab_size": -1}, "type-vocab-size"),
+        ({"name": "a", "arch": "encoder", "num_kv_heads": 2}, "full multi-head attention"),
+        ({"name": "a", "arch": "encoder", "head_dim": 64}, "split the hidden size"),
+        ({"name": "a", "arch": "encoder", "moe": True}, "takes no --moe"),
+        ({"name": "a", "arch": "encoder", "multimodal": True}, "takes no --multimodal"),
+        ({"name": "a", "arch": "encoder", "qk_norm": True}, "decoder option"),
+        ({"name": "a", "arch": "encoder", "sliding_window": 8, "layer_types": "sliding"}, "decoder option"),
+        ({"name": "a", "arch": "encoder", "vocab_size": 200}, "WordPiece"),
     ],
 )
 def test_rejections(answers, fragment):

@@ -705,7 +705,11 @@ class EncoderRepoTests(RepoTests):
         model = AutoModel.from_pretrained(repo, trust_remote_code=True, attn_implementation="eager")
         with torch.no_grad():
             out = model(input_ids=torch.tensor([self.prompts[0]]), output_hidden_states=True, output_attentions=True)
-        layers, heads, length = config_json["num_hidden_layers"], config_json["num_attention_heads"], len(self.prompts[0])
+        layers, heads, length = (
+            config_json["num_hidden_layers"],
+            config_json["num_attention_heads"],
+            len(self.prompts[0]),
+        )
         assert len(out.hidden_states) == layers + 1  # the embeddings, then one per layer
         assert len(out.attentions) == layers and out.attentions[0].shape == (1, heads, length, length)
         torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones(1, heads, length), atol=1e-5, rtol=0)
@@ -735,7 +739,9 @@ class EncoderRepoTests(RepoTests):
         if task != "embed":
             pytest.skip("a classifier's checkpoint: the engines apply its head, not a pooling configuration")
         mode, normalize = harness.sentence_transformers_pooling(repo)
-        assert (repo / "modules.json").is_file(), "no modules.json: vLLM and sentence-transformers fall back to defaults"
+        assert (repo / "modules.json").is_file(), (
+            "no modules.json: vLLM and sentence-transformers fall back to defaults"
+        )
         assert config_json.get("pooling_type", "LAST").upper() == mode.upper(), (
             f"modules.json pools {mode}, config.pooling_type (what SGLang reads) is {config_json.get('pooling_type')}"
         )

@@ -12,7 +12,7 @@ from transformers.utils import auto_docstring
 class {{ cookiecutter.config_class }}(PreTrainedConfig):
     r"""
     Configuration of a [`{{ cookiecutter.base_model_class }}`]: a BERT-class bidirectional encoder (absolute position
-    embeddings{% if cookiecutter.type_vocab_size %}, token type embeddings{% endif %}, post-LayerNorm layers, GELU MLP).
+    embeddings{% if cookiecutter.token_types %}, token type embeddings{% endif %}, post-LayerNorm layers, GELU MLP).
     With the same values in a `BertConfig`, `BertModel` computes the same hidden states from the same weights.
 
     pooling_type (`str`, *optional*, defaults to `"{{ cookiecutter.pooling_type }}"`):

@@ -41,13 +41,13 @@ from .{{ cookiecutter.configuration_module }} import {{ cookiecutter.config_clas
 
 
 class {{ cookiecutter.class_prefix }}Embeddings(nn.Module):
-    """Word, position{% if cookiecutter.type_vocab_size %} and token type{% endif %} embeddings, summed and normalised."""
+    """Word, position{% if cookiecutter.token_types %} and token type{% endif %} embeddings, summed and normalised."""
 
     def __init__(self, config: {{ cookiecutter.config_class }}):
         super().__init__()
         self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-{%- if cookiecutter.type_vocab_size %}
+{%- if cookiecutter.token_types %}
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
 {%- endif %}
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -56,7 +56,7 @@ class {{ cookiecutter.class_prefix }}Embeddings(nn.Module):
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
-{%- if cookiecutter.type_vocab_size %}
+{%- if cookiecutter.token_types %}
         token_type_ids: torch.LongTensor | None = None,
 {%- endif %}
         position_ids: torch.LongTensor | None = None,
@@ -67,7 +67,7 @@ class {{ cookiecutter.class_prefix }}Embeddings(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device).unsqueeze(0)
         embeddings = inputs_embeds
-{%- if cookiecutter.type_vocab_size %}
+{%- if cookiecutter.token_types %}
         # The engines never pass token types: every token is of type 0 then, as in a single-segment input.
         if token_type_ids is None:
             token_type_ids = torch.zeros(inputs_embeds.shape[:-1], dtype=torch.long, device=inputs_embeds.device)
@@ -296,7 +296,7 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
-{%- if cookiecutter.type_vocab_size %}
+{%- if cookiecutter.token_types %}
         token_type_ids: torch.LongTensor | None = None,
 {%- endif %}
         position_ids: torch.LongTensor | None = None,
@@ -308,7 +308,7 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
 
         embedding_output = self.embeddings(
             input_ids=input_ids,
-{%- if cookiecutter.type_vocab_size %}
+{%- if cookiecutter.token_types %}
             token_type_ids=token_type_ids,
 {%- endif %}
             position_ids=position_ids,
@@ -366,7 +366,7 @@ class {{ cookiecutter.class_prefix }}ForSequenceClassification({{ cookiecutter.c
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
-{%- if cookiecutter.type_vocab_size %}
+{%- if cookiecutter.token_types %}
         token_type_ids: torch.LongTensor | None = None,
 {%- endif %}
         position_ids: torch.LongTensor | None = None,
@@ -383,7 +383,7 @@ class {{ cookiecutter.class_prefix }}ForSequenceClassification({{ cookiecutter.c
         outputs = self.model(
             input_ids,
             attention_mask=attention_mask,
-{%- if cookiecutter.type_vocab_size %}
+{%- if cookiecutter.token_types %}
             token_type_ids=token_type_ids,
 {%- endif %}
             position_ids=position_ids,

@@ -1,11 +1,11 @@
 """{{ cookiecutter.class_prefix }} under tf-scaffold's harness, and the model's own tests.
 
-{%- if cookiecutter.encoder %}
+{% if cookiecutter.encoder -%}
 The harness (`pip install -r tests/requirements.txt`) brings every test of `{{ cookiecutter.suite_class }}`: loading
 through the Auto classes, the tokenizer, bidirectional attention, padding, eager vs sdpa, the classifier as vLLM calls
 it, the pooling files, conformance with the engines' contract (`tf-scaffold check`), and vLLM and SGLang serving this
 repo (marker `engine`). Add the tests that are specific to this model below.
-{%- else %}
+{%- else -%}
 The harness (`pip install -r tests/requirements.txt`) brings every test of `{{ cookiecutter.suite_class }}`: loading
 through the Auto classes, generation, eager vs sdpa, the KV cache, `generate()` against decoding without a cache,
 conformance with the engines' contract (`tf-scaffold check`), and vLLM and SGLang serving this repo (marker `engine`).
