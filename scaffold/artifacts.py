@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scaffold import facts
-from scaffold.facts import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS
 from scaffold.errors import ScaffoldError
+from scaffold.facts import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS
 from scaffold.spec import Spec
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus.txt"

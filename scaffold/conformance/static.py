@@ -10,6 +10,8 @@ from scaffold.conformance.model import Repo
 from scaffold.conformance.registry import INTERNAL, MULTIMODAL, RULES, STATIC, TEXT, ids
 from scaffold.conformance.report import Finding
 
+KIND_RULE = "TFS071"  # encoder-attention-causal: the rule whose verdict rests on telling an encoder
+
 # What each requirement a rule declares means, and why a rule needing it cannot run without it.
 FACTS: dict[str, Callable[[Repo], str | None]] = {
     "config": lambda repo: None if repo.config is not None else "config.json is missing or unreadable (TFS001)",
@@ -28,6 +30,14 @@ FACTS: dict[str, Callable[[Repo], str | None]] = {
     ),
     "attention": lambda repo: None if repo.decoder_attention else "no attention class found in the decoder layers",
     "processor": lambda repo: None if repo.processor_class is not None else "no processor class of the repo found",
+    "embedding": lambda repo: (
+        None if repo.embedding else "not an embedding model: architectures[0] does not end with `Model`"
+    ),
+    "classifier": lambda repo: (
+        None
+        if repo.classifier_head is not None
+        else "no sequence classifier of the repo found (auto_map AutoModelForSequenceClassification, architectures)"
+    ),
 }
 
 
@@ -36,15 +46,20 @@ def static_checks(
 ) -> tuple[list[Finding], list[str], dict[str, str]]:
     """Every static rule on the repo at `root`: (findings, ids that ran, {id: why it did not run})."""
     repo = Repo(Path(root))
-    kind = MULTIMODAL if repo.multimodal else TEXT
     wanted = [i for i in ids(STATIC) if (not select or i in set(select)) and i not in set(ignore or ())]
     findings: list[Finding] = []
+    try:
+        kind = repo.kind
+    except Exception as err:  # noqa: BLE001 - the decoder rules still run; the rule that tells encoders says why
+        kind = MULTIMODAL if repo.multimodal else TEXT
+        message = f"telling whether the repo is an encoder failed internally: {type(err).__name__}: {err}"[:300]
+        findings.append(Finding(KIND_RULE, INTERNAL, "", 0, message))
     ran: list[str] = []
     skipped: dict[str, str] = {}
     for rule_id in wanted:
         rule = RULES[rule_id]
         if kind not in rule.applies_to:
-            skipped[rule_id] = f"applies to {' and '.join(sorted(rule.applies_to))} repos; this one is {kind}"
+            skipped[rule_id] = rule.skip_reason(kind)
             continue
         try:
             missing = next((why for need in rule.requires if (why := FACTS[need](repo))), None)

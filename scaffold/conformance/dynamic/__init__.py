@@ -16,6 +16,7 @@ from pathlib import Path
 from scaffold.conformance.dynamic import rules as _rules  # noqa: F401  (registers the dynamic rules)
 from scaffold.conformance.dynamic.checks import (
     ATOL,
+    GENERATING_AUTO_CLASSES,
     MM_IDS,
     _check_generate,
     _check_kv_cache,
@@ -25,12 +26,13 @@ from scaffold.conformance.dynamic.checks import (
     _check_tp_run,
     first,
     head_auto_class,
+    head_auto_class_name,
     maxdiff,
 )
 from scaffold.conformance.dynamic.generation import cache_argument, first_difference, generate_mismatch
 from scaffold.conformance.dynamic.probe import ENGINE, PROBE, Probe, register, set_attn
 from scaffold.conformance.model import Repo
-from scaffold.conformance.registry import DYNAMIC, ERROR, INTERNAL, ids
+from scaffold.conformance.registry import DYNAMIC, ENCODER, ERROR, INTERNAL, MULTIMODAL, RULES, TEXT, ids
 from scaffold.conformance.repo import safetensors_keys
 from scaffold.conformance.report import Finding
 
@@ -122,6 +124,22 @@ def dynamic_checks(root: Path, select=None, tp: bool = True) -> tuple[list[Findi
 
     root = Path(root)
     s = Session(root, set(select or DYNAMIC_IDS))
+    try:
+        kind = s.view.kind
+    except Exception:  # noqa: BLE001 - the static rules report it (TFS071); the decoder checks still run
+        kind = MULTIMODAL if s.view.multimodal else TEXT
+    encoder = kind == ENCODER
+    for check_id in sorted(s.wanted):
+        if kind not in RULES[check_id].applies_to and check_id not in MM_IDS:  # the image checks say it their way
+            s.skip(check_id, RULES[check_id].skip_reason(kind))
+    # a decoder whose only head is a classifier (AutoModelForSequenceClassification) has nothing to decode
+    head_class = head_auto_class_name(s.view.auto_map)
+    if head_class not in GENERATING_AUTO_CLASSES:
+        for check_id in ("TFS105", "TFS111"):
+            if check_id in s.wanted:
+                s.skip(check_id, f"the repo's head ({head_class}) does not generate: no KV cache to decode with")
+    # what the engines serve, and shard, when architectures[0] is the base model (an embedding model): the base model
+    tp_on_base = encoder or s.view.embedding
     if not tp and "TFS109" in s.wanted:
         s.skip("TFS109", "the 2-process tensor-parallel run was switched off (--no-tp)")
 
@@ -156,14 +174,15 @@ def dynamic_checks(root: Path, select=None, tp: bool = True) -> tuple[list[Findi
                 s.skip("TFS103", "needs keyword arguments to reach the attention once per layer (TFS101/TFS102)")
             with s.guard("TFS103"):
                 if s.run("TFS103"):
-                    _packed(s, base, ids_)
+                    _packed(s, base, ids_, decode=not encoder)
             with s.guard("TFS104"):
                 if s.run("TFS104"):
                     _implementations(s, base, ids_)
             set_attn(base, "eager")
 
         head, head_error = None, None
-        if s.wanted & {"TFS105", "TFS109", "TFS111"}:
+        # an encoder's TP run shards the base model: the engines never run its classifier sharded
+        if s.wanted & {"TFS105", "TFS111"} or ("TFS109" in s.wanted and not tp_on_base):
             try:
                 head = head_auto_class(config).from_pretrained(source, trust_remote_code=True, dtype=torch.float32)
                 head = head.eval()
@@ -207,7 +226,13 @@ def dynamic_checks(root: Path, select=None, tp: bool = True) -> tuple[list[Findi
                 else:
                     s.run("TFS110")
         with s.guard("TFS109"):
-            if "TFS109" in s.wanted:
+            if "TFS109" in s.wanted and tp_on_base:
+                reason = _check_tp_run(source, base, ids_, work, s.fail, auto_class="AutoModel")
+                if reason:
+                    s.skip("TFS109", reason)
+                else:
+                    s.run("TFS109")
+            elif "TFS109" in s.wanted:
                 if head is None:
                     s.run("TFS109")
                     s.fail("TFS109", head_error)
@@ -269,10 +294,11 @@ def _probe_calls(s: Session, base, probe: Probe, ids_, n_layers: int) -> None:
             )
 
 
-def _packed(s: Session, base, ids_) -> None:
-    """TFS103: two sequences packed in one row (positions restarting at 0) equal each alone; and a decode step at
-    position_ids=[[5]] over the probe's own cache equals the full forward (RoPE is relative: only a decode step
-    exposes positions rebuilt instead of read from position_ids)."""
+def _packed(s: Session, base, ids_, decode: bool = True) -> None:
+    """TFS103: two sequences packed in one row (positions restarting at 0) equal each alone; and, for a decoder
+    (`decode`), a decode step at position_ids=[[5]] over the probe's own cache equals the full forward (RoPE is
+    relative: only a decode step exposes positions rebuilt instead of read from position_ids). An encoder never
+    decodes: its learned positions show in the packed row already."""
     import torch
 
     set_attn(base, ENGINE)
@@ -291,6 +317,8 @@ def _packed(s: Session, base, ids_) -> None:
     diff = max(maxdiff(packed[:5], alone_a), maxdiff(packed[5:], alone_b))
     if diff > ATOL:
         s.fail("TFS103", f"two packed sequences differ from running each alone by {diff:.3g}")
+    if not decode:
+        return
     cache: dict = {}
     run(a, torch.arange(5)[None], tfs_cache=cache)
     step = run(ids_[:, 5:6], torch.tensor([[5]]), tfs_cache=cache)

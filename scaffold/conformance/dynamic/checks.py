@@ -16,13 +16,22 @@ from scaffold.conformance.model import HEAD_AUTO_CLASSES
 ATOL = 1e-5
 
 
+# The head auto classes whose models generate (the KV-cache and generate() checks need one).
+GENERATING_AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForVision2Seq")
+
+
+def head_auto_class_name(auto_map) -> str:
+    """The name of the transformers Auto class for the repo's head model (causal LM, image-text-to-text, or a
+    sequence classifier), from auto_map."""
+    auto_map = auto_map if isinstance(auto_map, dict) else {}
+    return next((k for k in HEAD_AUTO_CLASSES if k in auto_map), "AutoModelForCausalLM")
+
+
 def head_auto_class(config):
-    """The transformers Auto class for the repo's head model (causal LM, or image-text-to-text)."""
+    """The transformers Auto class for the repo's head model."""
     import transformers
 
-    auto_map = getattr(config, "auto_map", None) or {}
-    name = next((k for k in HEAD_AUTO_CLASSES if k in auto_map), "AutoModelForCausalLM")
-    return getattr(transformers, name)
+    return getattr(transformers, head_auto_class_name(getattr(config, "auto_map", None)))
 
 
 def first(out):
@@ -339,8 +348,16 @@ def _check_pp_split(model, ids, fail) -> str | None:
     return None
 
 
-def _check_tp_run(source: Path, model, ids, work: Path, fail) -> str | None:
-    """Shard the head model over 2 gloo processes with its tp plan and compare with `model`, the unsharded one.
+def output_tensor(out):
+    """What the tensor-parallel check compares: a head's logits, else a base model's last hidden state."""
+    logits = getattr(out, "logits", None)
+    return logits if logits is not None else out.last_hidden_state
+
+
+def _check_tp_run(source: Path, model, ids, work: Path, fail, auto_class: str | None = None) -> str | None:
+    """Shard `model`'s class over 2 gloo processes with its tp plan and compare with `model`, the unsharded one: a
+    decoder's head (its logits), or an encoder's base model through `auto_class="AutoModel"` (its last hidden state:
+    what the engines shard and pool; an embedding repo's checkpoint has no classifier weights to compare).
 
     Returns why the run could not happen, or None when it ran (its finding, if any, goes through `fail`).
     """
@@ -381,7 +398,7 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> str | None:
         str(source),
         str(work / "ids.pt"),
         str(work / "tp.pt"),
-        head_auto_class(model.config).__name__,
+        auto_class or head_auto_class(model.config).__name__,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     if proc.returncode != 0 or not (work / "tp.pt").exists():
@@ -393,11 +410,12 @@ def _check_tp_run(source: Path, model, ids, work: Path, fail) -> str | None:
         fail("TFS109", "the tensor-parallel plan sharded no parameter: each rank held the whole model")
         return None
     with torch.no_grad():
-        full = model(input_ids=ids).logits
+        full = output_tensor(model(input_ids=ids))
     diff = maxdiff(result["logits"], full)
     if diff > ATOL:
+        what = "logits" if auto_class is None else "hidden states"
         fail(
             "TFS109",
-            f"tensor-parallel logits differ from the unsharded model by {diff:.3g}",
+            f"tensor-parallel {what} differ from the unsharded model by {diff:.3g}",
         )
     return None

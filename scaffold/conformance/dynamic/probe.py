@@ -8,7 +8,8 @@ ENGINE = "tfs_engine"  # registered without one: mask is None, as with the engin
 
 
 class Probe:
-    """An attention function that records its calls and computes causal attention in plain torch.
+    """An attention function that records its calls and computes attention in plain torch: causal, or bidirectional
+    for a module whose `is_causal` is False, as the engines read it (`getattr(module, "is_causal", True)`).
 
     `tfs_segments` (a 1-D tensor of segment ids, passed as a kwarg to the base model's forward) restricts attention
     to tokens of the same packed sequence, as the engines do with their metadata.
@@ -46,6 +47,8 @@ class Probe:
         scores = torch.matmul(query, key.transpose(2, 3)) * (scaling if scaling is not None else d**-0.5)
         rows = torch.arange(t, device=query.device)[:, None] + (s - t)
         allowed = torch.arange(s, device=query.device)[None, :] <= rows
+        if not getattr(module, "is_causal", True):
+            allowed = torch.ones_like(allowed)
         segments = kwargs.get("tfs_segments")
         if segments is not None:
             allowed = allowed & (segments[-t:, None] == segments[None, :s])

@@ -1,6 +1,6 @@
 """The dynamic rules: what `check --trust-remote-code` runs (their code is the session in `dynamic/__init__.py`)."""
 
-from scaffold.conformance.registry import DYNAMIC, MULTIMODAL, rule
+from scaffold.conformance.registry import DECODERS, DYNAMIC, MULTIMODAL, rule
 
 rule(
     "TFS100",
@@ -50,6 +50,8 @@ rule(
     engine="generation with transformers is wrong (the engines manage their own cache)",
     fix="update the cache with cache.update(k, v, self.layer_idx) after RoPE",
     kind=DYNAMIC,
+    applies_to=DECODERS,
+    not_applicable="an encoder does not generate: it has no KV cache to decode with",
 )
 rule(
     "TFS106",
@@ -79,7 +81,10 @@ rule(
     "TFS109",
     "tp-run-differs",
     "tensor-parallel run differs from the unsharded model",
-    engine="serving with tensor parallelism gives different outputs",
+    engine=(
+        "serving with tensor parallelism gives different outputs (compared: the head's logits for a decoder, the "
+        "base model's last_hidden_state for an encoder, which is what the engines shard and pool)"
+    ),
     fix="fix the tp plan styles (q/k/v/gate/up colwise, o/down rowwise) and the -1 reshape",
     kind=DYNAMIC,
 )
@@ -90,6 +95,8 @@ rule(
     engine="pipeline parallelism gives different outputs: a stage needs a tensor the plan does not pass",
     fix="make base_model_pp_plan list what each stage takes and returns",
     kind=DYNAMIC,
+    applies_to=DECODERS,
+    not_applicable="pipeline parallelism splits a decoder's embed_tokens / layers / norm; an encoder is served whole",
 )
 rule(
     "TFS111",
@@ -98,7 +105,9 @@ rule(
     engine="transformers users get wrong tokens from generate(), with no error: e.g. a forward that knows only `past_key_values` receives None on every step under transformers >= 5.24, which passes the cache as `cache`, and rebuilds it (the engines, which keep their own cache, are unaffected)",
     fix="take the cache under both names (`cache`, and `past_key_values` from transformers < 5.24), return it in the output under the installed version's name, and derive positions and masks from it",
     kind=DYNAMIC,
+    applies_to=DECODERS,
     verdicts={"vLLM": "ok", "SGLang": "ok"},
+    not_applicable="an encoder does not generate",
 )
 rule(
     "TFS120",

@@ -3,8 +3,9 @@
     python -m torch.distributed.run --nproc-per-node 2 --module scaffold.conformance.dynamic.tp_worker \\
         SOURCE IDS_PT OUT_PT AUTO_CLASS
 
-Loads the repo's head model sharded by its tensor-parallel plan (`DistributedConfig(tp_plan="auto")`, gloo on CPU),
-runs the ids, and on rank 0 saves the logits and the names of the parameters each rank holds only a shard of.
+Loads the repo's model through AUTO_CLASS (a decoder's head, an encoder's AutoModel) sharded by its tensor-parallel
+plan (`DistributedConfig(tp_plan="auto")`, gloo on CPU), runs the ids, and on rank 0 saves its output (the logits, or
+the last hidden state of a base model) and the names of the parameters each rank holds only a shard of.
 """
 
 import sys
@@ -25,7 +26,8 @@ def main() -> None:
     )
     ids = torch.load(ids_path)
     with torch.no_grad():
-        logits = model(input_ids=ids).logits
+        out = model(input_ids=ids)
+        logits = out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state
     sharded = [n for n, p in model.named_parameters() if getattr(p, "_local_tensor", p).numel() < p.numel()]
     if torch.distributed.get_rank() == 0:
         torch.save({"logits": logits, "sharded": sharded}, out_path)

@@ -18,7 +18,7 @@ from scaffold.conformance.model import (
     is_interface_lookup,
     literal_interface_name,
 )
-from scaffold.conformance.registry import WARNING, Issue, rule
+from scaffold.conformance.registry import DECODERS, WARNING, Issue, rule
 
 HARD_CODED_ATTENTION = ("scaled_dot_product_attention", "flash_attn_func", "flash_attn_varlen_func")
 
@@ -166,7 +166,9 @@ def attention_without_layer_idx(repo: Repo):
     engine="the engines and transformers' sdpa/flash read is_causal to choose causal masking (False = encoder)",
     fix="set self.is_causal = True in the attention __init__",
     severity=WARNING,
+    applies_to=DECODERS,
     requires=ATTENTION,
+    not_applicable="an encoder's is_causal is held to TFS071/TFS072",
 )
 def attention_without_is_causal(repo: Repo):
     for ref in repo.decoder_attention:

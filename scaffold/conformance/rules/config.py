@@ -7,7 +7,7 @@ import ast
 from scaffold.conformance import astutil
 from scaffold.conformance.model import HEAD_AUTO_CLASSES, Repo
 from scaffold.conformance.native import native_names
-from scaffold.conformance.registry import ERROR, WARNING, Issue, rule
+from scaffold.conformance.registry import DECODERS, ENCODER, ERROR, WARNING, Issue, rule
 from scaffold.conformance.repo import as_dict, auto_map_target, split_target, type_name
 from scaffold.facts import MOE_CONFIG_KEYS as MOE_KEYS
 
@@ -26,6 +26,9 @@ ENGINE_CONFIG_FIELDS = (
     "rope_parameters",
 )
 REQUIRED_CONFIG_FIELDS = ENGINE_CONFIG_FIELDS[:4]
+# An encoder's: no KV cache, RoPE or LM head to size, but learned positions (vLLM caps max_model_len at
+# max_position_embeddings) and the padding id (vLLM's RoBERTa-style position offset, the embeddings' padding_idx).
+ENCODER_CONFIG_FIELDS = (*REQUIRED_CONFIG_FIELDS, "max_position_embeddings", "pad_token_id")
 
 
 @rule(
@@ -136,7 +139,9 @@ def automodel_not_base(repo: Repo):
     engine="transformers users cannot load the model with AutoModelForCausalLM (the engines do not need it)",
     fix='add "AutoModelForCausalLM": "modeling_<m>.<Name>ForCausalLM" to auto_map',
     severity=WARNING,
+    applies_to=DECODERS,
     requires=("config",),
+    not_applicable="an encoder's base model is its embedding model, with no head to load",
 )
 def no_head_class(repo: Repo):
     if not any(k in repo.auto_map for k in HEAD_AUTO_CLASSES):
@@ -170,7 +175,11 @@ def declared_fields(repo: Repo) -> set[str]:
     "TFS008",
     "engine-fields-missing",
     "config fields the engines read are missing",
-    engine="transformers v5 no longer defaults them; the engines size the KV cache, RoPE and the LM head from them",
+    engine=(
+        "transformers v5 no longer defaults them; the engines size the KV cache, RoPE and the LM head from them (an "
+        "encoder's: the model from the first four, max_model_len from max_position_embeddings, RoBERTa-style "
+        "positions from pad_token_id)"
+    ),
     fix="declare the field in the config class (with its value) or write it in config.json",
     requires=("config",),
 )
@@ -178,7 +187,8 @@ def engine_fields_missing(repo: Repo):
     present = {k for k, v in repo.section("text_config").items() if v is not None}
     present |= {k for k, v in repo.config.items() if v is not None}
     present |= declared_fields(repo)
-    missing = [k for k in ENGINE_CONFIG_FIELDS if k not in present]
+    fields = ENCODER_CONFIG_FIELDS if repo.kind == ENCODER else ENGINE_CONFIG_FIELDS
+    missing = [k for k in fields if k not in present]
     hard = [k for k in missing if k in REQUIRED_CONFIG_FIELDS]
     soft = [k for k in missing if k not in REQUIRED_CONFIG_FIELDS]
     if hard:

@@ -6,7 +6,7 @@ import ast
 
 from scaffold.conformance import astutil
 from scaffold.conformance.model import ClassRef, Repo
-from scaffold.conformance.registry import WARNING, Issue, rule
+from scaffold.conformance.registry import ENCODER, WARNING, Issue, rule
 from scaffold.conformance.repo import safetensors_keys
 
 MODULE_CALLS = ("Linear", "Embedding", "Parameter", "ModuleList", "Sequential", "LayerNorm", "Conv1d", "Conv2d")
@@ -19,7 +19,8 @@ MODULE_CALLS = ("Linear", "Embedding", "Parameter", "ModuleList", "Sequential", 
     engine=(
         "the engines never build the head class: its extra weights have nowhere to go and both refuse the "
         "checkpoint (vLLM: 'There is no module or parameter named ...'; SGLang: 'No module or parameter named "
-        "...'), and the extra computation would never run"
+        "...'), and the extra computation would never run (an encoder's sequence classifier may hold a `classifier` "
+        "or `score` module: vLLM applies that one)"
     ),
     fix="move the module into the base model",
     requires=("config", "head"),
@@ -28,8 +29,9 @@ MODULE_CALLS = ("Linear", "Embedding", "Parameter", "ModuleList", "Sequential", 
 def head_extra_modules(repo: Repo):
     init, owner = repo.method(repo.head, "__init__")
     extra = []
+    allowed = {"model", "lm_head", _prefix(repo), *(CLASSIFIER_NAMES if repo.kind == ENCODER else ())}
     for attr, (value, _) in repo.init_attrs(repo.head).items():
-        if attr in ("model", "lm_head", _prefix(repo)) or not isinstance(value, ast.Call):
+        if attr in allowed or not isinstance(value, ast.Call):
             continue
         child = repo.children(repo.head).get(attr)
         if isinstance(child, ClassRef) or astutil.call_name(value) in MODULE_CALLS:
@@ -44,6 +46,11 @@ def _prefix(repo: Repo) -> str:
     prefix = astutil.literal(node) if node is not None else None
     return prefix if isinstance(prefix, str) and prefix else "model"
 
+
+# The modules vLLM takes a sequence classifier's head from, first found (`getattr_iter(seq_cls_model, ["classifier",
+# "score"])` in vllm/model_executor/models/transformers/pooling.py); SGLang maps both checkpoint prefixes to its
+# `classifier.` and ignores them.
+CLASSIFIER_NAMES = ("classifier", "score")
 
 # The checkpoint prefixes SGLang's `hf_to_sglang_mapper` (sglang/srt/models/transformers.py) maps onto its `model.`;
 # vLLM maps whatever `base_model_prefix` says.
@@ -114,7 +121,11 @@ def lm_head_not_one_linear(repo: Repo):
     "TFS043",
     "checkpoint-keys-outside-model",
     "checkpoint keys outside model.* and lm_head.*, or an unreadable checkpoint header",
-    engine="vLLM: 'There is no module or parameter named ...'; SGLang: 'No module or parameter named ...'",
+    engine=(
+        "vLLM: 'There is no module or parameter named ...'; SGLang: 'No module or parameter named ...' (an encoder's "
+        "checkpoint may also hold its base model's keys with no prefix, as BertModel saves them, which vLLM and "
+        "SGLang map to model.*, and classifier.* / score.*, which vLLM loads into the classifier and SGLang ignores)"
+    ),
     fix="keep every weight inside the base model (prefix model.) or the LM head",
     requires=("config",),
     verdicts={"vLLM": "rejected", "SGLang": "rejected"},
@@ -122,6 +133,11 @@ def lm_head_not_one_linear(repo: Repo):
 def checkpoint_keys_outside_model(repo: Repo):
     # vLLM renames <base_model_prefix>.* to model.*; TFS044 says what SGLang does with it
     allowed = ("model.", "lm_head.") + ((_prefix(repo) + ".",) if repo.head is not None else ())
+    if repo.kind == ENCODER:
+        # vLLM's `missing_bmp_pattern` maps keys that start with a direct child of the base model to model.*, SGLang
+        # maps "" to model.
+        children = repo.members(repo.base_model) if repo.base_model is not None else {}
+        allowed += tuple(f"{name}." for name in (*children, *CLASSIFIER_NAMES))
     for name, keys in safetensors_keys(repo.root).items():
         if isinstance(keys, str):
             yield Issue(name, 0, keys)

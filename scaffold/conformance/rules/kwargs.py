@@ -64,6 +64,8 @@ def _chain(repo: Repo) -> list[tuple[ClassRef, set[str] | None]]:
         chain.append((repo.base_model, None))
     if repo.decoder is not None and repo.decoder != repo.base_model:
         chain.append((repo.decoder, None))
+    if repo.layer_owner is not None and repo.layer_owner not in (repo.base_model, repo.decoder):
+        chain.append((repo.layer_owner, None))  # an encoder's `encoder` module, between the base model and layers
     if repo.layer is not None:
         attention = {attr.split(".")[0] for attr in repo.attention_children(repo.layer)}
         chain.append((repo.layer, attention or None))

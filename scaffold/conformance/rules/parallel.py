@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scaffold.conformance import astutil
 from scaffold.conformance.model import ClassRef, Repo
-from scaffold.conformance.registry import WARNING, Issue, rule
+from scaffold.conformance.registry import DECODERS, WARNING, Issue, rule
 
 # The tensor-parallel styles each engine's Transformers backend knows. vLLM (`replace_linear_class` in
 # vllm/model_executor/models/transformers/utils.py) replicates an nn.Linear whose style it does not know; SGLang
@@ -225,16 +225,17 @@ def pp_plan_names_missing_module(repo: Repo):
     verdicts={"vLLM": "rejected", "SGLang": "ok"},
 )
 def layers_outside_modulelist(repo: Repo):
-    lists = [attr for attr, items in repo.module_lists(repo.decoder).items() if repo.layer in items]
-    outside = [attr for attr, child in repo.children(repo.decoder).items() if child == repo.layer]
+    holder = repo.layer_owner  # the decoder, or the module under an encoder that holds its layers
+    lists = [attr for attr, items in repo.module_lists(holder).items() if repo.layer in items]
+    outside = [attr for attr, child in repo.children(holder).items() if child == repo.layer]
     if len(lists) != 1 or outside:
         what = (
             f"{', '.join('self.' + a for a in outside)} outside the ModuleList"
             if outside
             else f"{len(lists)} ModuleLists of layers"
         )
-        init, owner = repo.method(repo.decoder, "__init__")
-        yield Issue(*repo.where(owner or repo.decoder, init), f"{repo.decoder.name}: {what}")
+        init, owner = repo.method(holder, "__init__")
+        yield Issue(*repo.where(owner or holder, init), f"{holder.name}: {what}")
 
 
 def _tp_failure() -> str:
@@ -269,7 +270,9 @@ def no_tp_plan(repo: Repo):
     ),
     fix='declare base_model_pp_plan: {"embed_tokens": (["input_ids"], ["inputs_embeds"]), "layers": ..., "norm": ...}',
     severity=WARNING,
+    applies_to=DECODERS,
     requires=PLANS,
+    not_applicable="pipeline parallelism splits a decoder's embed_tokens / layers / norm; an encoder is served whole",
 )
 def no_pp_plan(repo: Repo):
     plan, file, line = _plan(repo, repo.text_config_class, "text_config", "base_model_pp_plan")
