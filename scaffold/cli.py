@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
+import typer.rich_utils
 
 from scaffold import __version__
 from scaffold.errors import ScaffoldError
@@ -24,6 +26,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
+
+
+def _usage_error_line(err: click.ClickException) -> None:
+    """Usage errors found while parsing (an unknown option, a bad value, a name that reads as an option) as one line,
+    like every other error of the tool, instead of typer's boxed usage screen."""
+    if err.__class__.__name__ == "NoArgsIsHelpError":  # `tf-scaffold` alone: the help has been printed
+        return
+    ctx = getattr(err, "ctx", None)
+    hint = f" (`{ctx.command_path} --help` lists the options)" if ctx is not None else ""
+    typer.secho(f"error: {err.format_message()}{hint}", fg=typer.colors.RED, err=True)
+
+
+# typer hands every click error to this function when rich is installed (typer.core._main)
+typer.rich_utils.rich_format_error = _usage_error_line
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -45,6 +45,12 @@ def test_help_has_examples():
         ["acme", "--multimodal", "--image-size", "50", "--patch-size", "16"],
         ["acme", "--multimodal", "--vision-hidden-size", "30", "--vision-num-heads", "4"],
         ["acme", "--multimodal", "--vision-num-layers", "0"],
+        ["acme", "--arch", "encoder", "--moe"],
+        ["acme", "--task", "classify"],
+        # errors found while parsing the command line, before tf-scaffold sees the answers
+        ["-0"],
+        ["acme", "--num-heads", "four"],
+        ["acme", "--no-such-option"],
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args):
