@@ -23,7 +23,8 @@ vLLM and SGLang serve it through their Transformers backend. How they use this f
   passed (they default to 0 here), masking is done by the engine's attention function, and `**kwargs` carries the
   engine's attention metadata down to the attention call.
 - `is_causal = False` on the attention modules is how both engines know this is an encoder: vLLM then uses its
-  encoder-only attention, SGLang its non-causal attention. Without it they would run causal attention.
+  encoder-only attention, SGLang its non-causal attention. Without it they would run causal attention. (SGLang 0.5.23
+  builds that attention as cross-attention and fails at the first request: nothing in this file can change that.)
 - vLLM reads `AcmeEncoderSelfAttention.forward` with `ast`: it must make exactly one call through a
   local variable assigned from `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, with `scaling=self.scaling`.
 - Embeddings: the engines pool `last_hidden_state` themselves, vLLM as `modules.json` and `1_Pooling/config.json`
