@@ -30,6 +30,47 @@ from scaffold.testing.harness import (
 TOP = 5
 
 
+def _vllm_llm(repo: str, platform, max_model_len: int, tp: int = 1, **extra):
+    """vLLM's `LLM` on the repo through its Transformers backend, with this machine's settings; `extra` are further
+    `LLM` keywords (`runner="pooling"`, `limit_mm_per_prompt`)."""
+    from vllm import LLM
+
+    kwargs = {
+        "model": repo,
+        "model_impl": "transformers",
+        "trust_remote_code": True,
+        "dtype": platform.dtype,
+        "max_model_len": max_model_len,
+        "seed": 0,
+        "tensor_parallel_size": tp,
+        **extra,
+    }
+    if platform.device == "cpu":
+        kwargs["enforce_eager"] = True
+        if tp > 1:
+            # One process per rank: vLLM's CPU build runs tensor parallelism with its multiprocessing executor.
+            kwargs["distributed_executor_backend"] = "mp"
+    return LLM(**kwargs)
+
+
+def _sglang_engine(repo: str, platform, context_length: int, tp: int = 1, **extra):
+    """SGLang's `Engine` on the repo through its Transformers backend, with this machine's settings; `extra` are
+    further `Engine` keywords (`is_embedding=True`)."""
+    import sglang as sgl
+
+    return sgl.Engine(
+        model_path=repo,
+        trust_remote_code=True,
+        tp_size=tp,
+        context_length=context_length,
+        random_seed=0,
+        log_level="info",  # its "Using Transformers backend." line is how the caller knows which class ran
+        **platform.sglang_args,  # device, dtype, attention backend and KV budget for this machine
+        **{sglang_impl_keyword(): "transformers"},
+        **extra,
+    )
+
+
 def run_vllm(
     repo: str,
     requests: list[dict],
@@ -39,26 +80,11 @@ def run_vllm(
     limit_mm_per_prompt: dict | None = None,
 ) -> dict:
     """`requests` are vLLM prompts: `{"prompt_token_ids": [...]}` or `{"prompt": ..., "multi_modal_data": ...}`."""
-    from vllm import LLM, SamplingParams
+    from vllm import SamplingParams
 
     platform = detect_platform()
-    kwargs = {
-        "model": repo,
-        "model_impl": "transformers",
-        "trust_remote_code": True,
-        "dtype": platform.dtype,
-        "max_model_len": max_model_len,
-        "seed": 0,
-        "tensor_parallel_size": tp,
-    }
-    if limit_mm_per_prompt:
-        kwargs["limit_mm_per_prompt"] = limit_mm_per_prompt
-    if platform.device == "cpu":
-        kwargs["enforce_eager"] = True
-        if tp > 1:
-            # One process per rank: vLLM's CPU build runs tensor parallelism with its multiprocessing executor.
-            kwargs["distributed_executor_backend"] = "mp"
-    llm = LLM(**kwargs)
+    extra = {"limit_mm_per_prompt": limit_mm_per_prompt} if limit_mm_per_prompt else {}
+    llm = _vllm_llm(repo, platform, max_model_len, tp, **extra)
     model_config = llm.llm_engine.model_config
     backend = (
         model_config.using_transformers_backend() if hasattr(model_config, "using_transformers_backend") else None
@@ -85,19 +111,8 @@ def run_vllm(
 
 def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 256, **inputs) -> dict:
     """`inputs` go to `Engine.generate`: `input_ids=[[...], ...]` or `prompt=..., image_data=[...]`."""
-    import sglang as sgl
-
     platform = detect_platform()
-    engine = sgl.Engine(
-        model_path=repo,
-        trust_remote_code=True,
-        tp_size=tp,
-        context_length=context_length,
-        random_seed=0,
-        log_level="info",  # its "Using Transformers backend." line is how the caller knows which class ran
-        **platform.sglang_args,  # device, dtype, attention backend and KV budget for this machine
-        **{sglang_impl_keyword(): "transformers"},
-    )
+    engine = _sglang_engine(repo, platform, context_length, tp)
     try:
         outputs = engine.generate(
             **inputs,
@@ -126,21 +141,8 @@ def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 25
 def run_vllm_pooling(repo: str, prompts: list[list[int]], task: str, max_model_len: int = 256) -> dict:
     """vLLM's pooling runner on token ids: `LLM.embed` for an embedding model, `LLM.classify` for a classifier (and
     `LLM.encode(pooling_task="classify")`, the call under it, when `classify` itself fails)."""
-    from vllm import LLM
-
     platform = detect_platform()
-    kwargs = {
-        "model": repo,
-        "model_impl": "transformers",
-        "runner": "pooling",
-        "trust_remote_code": True,
-        "dtype": platform.dtype,
-        "max_model_len": max_model_len,
-        "seed": 0,
-    }
-    if platform.device == "cpu":
-        kwargs["enforce_eager"] = True
-    llm = LLM(**kwargs)
+    llm = _vllm_llm(repo, platform, max_model_len, runner="pooling")
     model_config = llm.llm_engine.model_config
     requests = [{"prompt_token_ids": p} for p in prompts]
     error = None
@@ -174,20 +176,11 @@ def run_vllm_pooling(repo: str, prompts: list[list[int]], task: str, max_model_l
 def run_sglang_pooling(repo: str, prompts: list[list[int]], context_length: int = 256) -> dict:
     """SGLang's embedding path (`is_embedding=True`) on token ids. Its Transformers backend pools as `pooling_type`
     and `normalize` of config.json say; a classifier's architecture gets the same embedding model."""
-    import sglang as sgl
     from sglang.srt.managers.io_struct import EmbeddingReqInput
 
     platform = detect_platform()
-    engine = sgl.Engine(
-        model_path=repo,
-        trust_remote_code=True,
-        is_embedding=True,  # a custom architecture is a generation model to SGLang unless told otherwise
-        context_length=context_length,
-        random_seed=0,
-        log_level="info",
-        **platform.sglang_args,
-        **{sglang_impl_keyword(): "transformers"},
-    )
+    # a custom architecture is a generation model to SGLang unless told otherwise
+    engine = _sglang_engine(repo, platform, context_length, is_embedding=True)
     try:
         # `Engine.encode` takes text only; this is the request it builds, with token ids instead
         request = engine.tokenizer_manager.generate_request(EmbeddingReqInput(input_ids=prompts), None)

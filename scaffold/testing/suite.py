@@ -112,6 +112,13 @@ class RepoTests:
 
     @pytest.fixture(scope="class")
     @classmethod
+    def tokenizer(cls, repo):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(repo)
+
+    @pytest.fixture(scope="class")
+    @classmethod
     def conformance(cls, repo):
         from scaffold.conformance import check
 
@@ -167,13 +174,6 @@ class CausalLMRepoTests(RepoTests):
         import torch
 
         return head_auto_class.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32).eval()
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def tokenizer(cls, repo):
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(repo)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -604,13 +604,6 @@ class EncoderRepoTests(RepoTests):
         return AutoModelForSequenceClassification.from_pretrained(
             repo, trust_remote_code=True, dtype=torch.float32
         ).eval()
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def tokenizer(cls, repo):
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(repo)
 
     @pytest.fixture(scope="class")
     @classmethod
