@@ -484,6 +484,118 @@ def test(
     raise typer.Exit(0 if report.exit_code in (0, 5) and not failed and not unproven else 1)
 
 
+@app.command(
+    epilog=(
+        "**Examples**\n\n"
+        "`tf-scaffold bench acme-lm --python .venv-vllm/bin/python --python .venv-sglang/bin/python`\n\n"
+        "`tf-scaffold bench acme-lm --python .venv-vllm/bin/python --engines vllm --batch-sizes 8,32 --compiled`\n\n"
+        "`tf-scaffold bench my-model --python .venv-vllm/bin/python --native Qwen3ForCausalLM` (a hand-written repo)"
+    )
+)
+def bench(
+    path: Path = typer.Argument(..., help="The model repo (a decoder: `auto_map` has AutoModelForCausalLM)."),
+    python: list[str] = typer.Option(
+        None, help="Interpreter of an environment with an engine; repeat for one per engine (default: this one)."
+    ),
+    engines: str = typer.Option(None, help="Comma-separated: vllm, sglang (default: those the interpreters have)."),
+    batch_sizes: str = typer.Option("4,8,16,32", help="Comma-separated batch sizes."),
+    new_tokens: int = typer.Option(64, min=1, help="Greedy tokens generated per prompt (EOS ignored)."),
+    prompt_len: int = typer.Option(32, min=1, help="Prompt length in tokens (random ids, the same for every side)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for bench.json, bench.md, bench.png [./bench-NAME]."),
+    force: bool = typer.Option(False, "--force", help="Replace the results of an earlier bench in --out."),
+    native: str = typer.Option(
+        None, help="The in-library twin the engines run natively (e.g. LlamaForCausalLM), or none [from the answers]."
+    ),
+    compiled: bool = typer.Option(
+        None,
+        "--compiled/--eager",
+        help="The engines compiled (torch.compile, CUDA graphs) [GPU: compiled, CPU: eager].",
+    ),
+    threads: int = typer.Option(None, min=1, help="CPU threads for every side, on the same cores [all usable cores]."),
+    budget: float = typer.Option(600, min=1, help="Seconds of measuring per engine before stopping anyway."),
+    precision: float = typer.Option(
+        0.02, min=0.0001, help="Stop when the backend/native ratio's 95 % interval is this narrow (± half-width)."
+    ),
+    min_rounds: int = typer.Option(6, min=1, help="Rounds before the interval may stop the run (6: a 95 % interval)."),
+    max_rounds: int = typer.Option(40, min=1, help="Rounds at most."),
+    profile: bool = typer.Option(False, "--profile", help="Profile a run even when the backend is not slower."),
+    transformers: bool = typer.Option(
+        True, "--transformers/--no-transformers", help="Time transformers' generate() too (the speedup column)."
+    ),
+    twin_backend: bool = typer.Option(
+        False, "--twin-backend", help="Also time the twin's in-library class through the Transformers backend."
+    ),
+) -> None:
+    """Time transformers' generate(), each engine's Transformers backend and the engine's native twin on the same
+    prompts and weights: tokens/s, speedup and backend/native ratio with their intervals, and fused layers."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from scaffold.bench import report
+    from scaffold.bench.run import Settings, plan, run_bench
+    from scaffold.testing.harness import cpu_cores, detect_platform
+
+    try:
+        sizes = sorted({int(b) for b in batch_sizes.split(",") if b.strip()})
+    except ValueError:
+        _fail(f"--batch-sizes {batch_sizes!r}: give positive integers separated by commas, e.g. 4,8,16,32")
+        return
+    if not sizes or sizes[0] < 1:
+        _fail(f"--batch-sizes {batch_sizes!r}: give positive integers separated by commas, e.g. 4,8,16,32")
+    if not path.is_dir():
+        _fail(f"{path} is not a folder: give the model repo's folder")
+    out = out or Path(f"bench-{path.resolve().name}")
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} is a file: give a folder")
+    if (out / "bench.json").exists() and not force:
+        _fail(f"{out} holds the results of an earlier bench: give another --out, or --force to replace them")
+    platform = detect_platform()
+    cores = cpu_cores()
+    threads = min(threads or len(cores), len(cores))
+    settings = Settings(
+        batch_sizes=sizes,
+        new_tokens=new_tokens,
+        prompt_len=prompt_len,
+        budget=budget,
+        precision=precision,
+        min_rounds=min_rounds,
+        max_rounds=max(max_rounds, min_rounds),
+        compiled=platform.device != "cpu" if compiled is None else compiled,
+        threads=threads,
+        cores=cores[:threads],
+        dtype=platform.dtype,
+        device=platform.device,
+        profile=profile,
+        transformers=transformers,
+        twin_backend=twin_backend,
+    )
+    selected = [e.strip() for e in engines.split(",") if e.strip()] if engines else None
+    try:  # the repo, the interpreters and the twin, before anything starts
+        planned = plan(path, python or None, selected, native)
+    except ScaffoldError as err:
+        _fail(str(err), err.exit_code)
+        return
+    console = Console(stderr=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        try:
+            result = run_bench(
+                path,
+                settings,
+                progress=lambda text: bar.update(task, description=text),
+                log=bar.console.log,
+                planned=planned,
+            )
+        except ScaffoldError as err:
+            bar.stop()
+            _fail(str(err), err.exit_code)
+            return
+    written = report.write(result, out)
+    Console(width=None if sys.stdout.isatty() else 160).print(report.markdown(result), markup=False, highlight=False)
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
 def main() -> None:
     try:
         app()

@@ -176,17 +176,19 @@ def table(harness, tiny_repo, tiny_moe_repo, tiny_encoder_repo, tiny_classifier_
         return served
 
     # one thread per engine, each serving the repos in turn: an engine spends most of its start-up importing on one
-    # core, so the two side by side take about the time of the slower one alone
-    with ThreadPoolExecutor(max_workers=len(AVAILABLE)) as pool:
+    # core, so the two side by side take about the time of the slower one alone; `check` runs meanwhile, in a thread
+    # of its own (the engine threads only wait on their processes), one repo after another
+    with ThreadPoolExecutor(max_workers=1) as checker, ThreadPoolExecutor(max_workers=len(AVAILABLE)) as pool:
+        reports = [checker.submit(check, repo, trust_remote_code=True, tp=False) for _, repo, *_ in repos]
         served = dict(zip(AVAILABLE, pool.map(serve_all, AVAILABLE), strict=True))
-    rows = [
-        (
-            name,
-            {engine: served[engine][i] for engine in AVAILABLE if served[engine][i] is not None},
-            check(repo, trust_remote_code=True, tp=False),
-        )
-        for i, (name, repo, *_) in enumerate(repos)
-    ]
+        rows = [
+            (
+                name,
+                {engine: served[engine][i] for engine in AVAILABLE if served[engine][i] is not None},
+                reports[i].result(),
+            )
+            for i, (name, repo, *_) in enumerate(repos)
+        ]
     header = " | ".join(f"{ENGINES[e][0]} (CPU, Transformers backend)" for e in AVAILABLE)
     lines = [f"| mutation | {header} | check | check errors |", "|---|" + "---|" * len(AVAILABLE) + "---|---|"]
     for name, verdicts, report in rows:
