@@ -36,6 +36,7 @@ ENGINES = {
 EXPLAINED_ELSEWHERE = ("tensor parallel", "pipeline", "transformers", "vLLM 0.33")
 OUTCOMES = ("rejected", "wrong", "ok")  # worst first
 NONE = SimpleNamespace(verdicts={})
+FUSED: dict[str, dict] = {}  # repo folder name -> the modules vLLM fused in it (count_fused)
 
 
 def engine_python(engine: str) -> str | None:
@@ -170,7 +171,10 @@ def table(harness, tiny_repo, tiny_moe_repo, tiny_encoder_repo, tiny_classifier_
             if engine not in engines:
                 served.append(None)
             elif task == "generate":
-                served.append(verdict(harness, engine, serve(harness, engine, repo, workdir), ref))
+                result = serve(harness, engine, repo, workdir)
+                if repo in (tiny_repo, tiny_moe_repo) and result.get("fused") is not None:
+                    FUSED[repo.name] = result["fused"]  # what vLLM fused in the unmutated repos
+                served.append(verdict(harness, engine, result, ref))
             else:
                 served.append(pooling_verdict(engine, serve_pooling(harness, engine, repo, workdir, task), ref))
         return served
@@ -219,6 +223,18 @@ def test_unmutated_repo_served_identically_and_clean(table):
             expected = min(claims.values(), key=OUTCOMES.index) if claims else "ok"
             assert v == expected, f"{name} {engine}: {v} ({detail}), expected {expected} ({claims or 'no finding'})"
         assert not report.errors, f"{name}: {report.errors}"
+
+
+@pytest.mark.skipif("vllm" not in AVAILABLE, reason="no vLLM environment")
+def test_vllm_fuses_every_layer_of_the_unmutated_decoders(table, tiny_repo, tiny_moe_repo):
+    """q/k/v, gate/up (the MoE block in the MoE repo) and the norms of every layer, as in the repos' own engine test."""
+    from scaffold.testing.suite import CausalLMRepoTests
+
+    for repo in (tiny_repo, tiny_moe_repo):
+        if ONLY and repo.name not in FUSED:
+            continue
+        assert repo.name in FUSED, f"vLLM served {repo.name} without a count of its fused modules"
+        CausalLMRepoTests._assert_fused(FUSED[repo.name], json.loads((repo / "config.json").read_text()))
 
 
 def mutated(table):

@@ -185,7 +185,7 @@ def chart(result: dict, path: Path) -> None:
     axes[1].set_ylabel("backend / native throughput")
     axes[1].set_title("Transformers backend vs the engine's native twin")
     axes[1].legend(fontsize=8)
-    versions = "; ".join(f"{ENGINE_NAMES[k]}: {versions_line(e)}" for k, e in engines.items())
+    versions = "; ".join(f"{ENGINE_NAMES[k]} ({e['mode']}): {versions_line(e)}" for k, e in engines.items())
     fig.suptitle(f"{label(result)}\n{versions}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

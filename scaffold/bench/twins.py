@@ -46,8 +46,12 @@ def twin_for(repo: Path, native: str | None = None) -> Twin:
         answers = saved["answers"]
     except (OSError, ValueError, KeyError, TypeError):
         return Twin(None, "not a tf-scaffold repo (no readable .tf-scaffold.json): name its twin with --native ARCH")
-    if saved.get("variant") != "decoder" or not isinstance(answers, dict):
-        return Twin(None, f"no in-library twin for a {saved.get('variant')} repo: the design is tf-scaffold's own")
+    if not isinstance(answers, dict):
+        return Twin(None, "no answers in .tf-scaffold.json: name the repo's twin with --native ARCH")
+    if answers.get("multimodal"):
+        return Twin(None, "no in-library twin for a multimodal repo: its vision tower is tf-scaffold's own design")
+    if answers.get("arch", "decoder") != "decoder":
+        return Twin(None, f"no generating twin for an {answers['arch']} repo")
     if answers.get("moe"):
         return Twin("Qwen3MoeForCausalLM", "--moe is Qwen3-MoE's design")
     if answers.get("qk_norm") and answers.get("attention_bias"):
