@@ -493,7 +493,9 @@ def test(
     )
 )
 def bench(
-    path: Path = typer.Argument(..., help="The model repo (a decoder: `auto_map` has AutoModelForCausalLM)."),
+    path: Path = typer.Argument(
+        ..., help="The model repo (one that generates: AutoModelForCausalLM or AutoModelForImageTextToText)."
+    ),
     python: list[str] = typer.Option(
         None, help="Interpreter of an environment with an engine; repeat for one per engine (default: this one)."
     ),
@@ -571,7 +573,7 @@ def bench(
     )
     selected = [e.strip() for e in engines.split(",") if e.strip()] if engines else None
     try:  # the repo, the interpreters and the twin, before anything starts
-        planned = plan(path, python or None, selected, native)
+        planned = plan(path, python or None, selected, native, transformers)
     except ScaffoldError as err:
         _fail(str(err), err.exit_code)
         return
@@ -591,7 +593,11 @@ def bench(
             bar.stop()
             _fail(str(err), err.exit_code)
             return
-    written = report.write(result, out)
+    try:
+        written = report.write(result, out)
+    except OSError as err:
+        _fail(f"cannot write the results to {out}: {err.strerror or err}", 1)
+        return
     Console(width=None if sys.stdout.isatty() else 160).print(report.markdown(result), markup=False, highlight=False)
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 

@@ -275,7 +275,7 @@ def one_line_error(result, code=2):
     return lines[0]
 
 
-def test_bad_input_is_one_line(tmp_path, tiny_repo, tiny_encoder_repo):
+def test_bad_input_is_one_line(tmp_path, tiny_repo, tiny_vl_repo, tiny_encoder_repo):
     assert "not a folder" in one_line_error(run(tmp_path / "missing"))
     assert "no readable config.json" in one_line_error(run(tmp_path, "--out", tmp_path / "o"))
     assert "text generation" in one_line_error(run(tiny_encoder_repo, "--out", tmp_path / "o"))
@@ -286,6 +286,8 @@ def test_bad_input_is_one_line(tmp_path, tiny_repo, tiny_encoder_repo):
     line = one_line_error(run(tiny_repo, "--engines", "sglang", "--python", sys.executable, "--out", tmp_path / "o"))
     assert "SGLang is not installed" in line or "tf-scaffold is not installed" in line
     assert "does not exist" in one_line_error(run(tiny_repo, "--python", tmp_path / "nope", "--out", tmp_path / "o"))
+    assert "nothing to time" in one_line_error(run(tiny_vl_repo, "--no-transformers", "--out", tmp_path / "o"))
+    assert "choose one of" in one_line_error(run(tiny_repo, "--native", "GPT2LMHeadModel", "--out", tmp_path / "o"))
     assert not (tmp_path / "o").exists()
 
 

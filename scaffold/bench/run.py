@@ -382,7 +382,7 @@ def machine() -> dict:
 
 
 def plan(
-    repo: Path, pythons: list[str] | None, engines: list[str] | None, native: str | None
+    repo: Path, pythons: list[str] | None, engines: list[str] | None, native: str | None, transformers: bool = True
 ) -> tuple[dict, Twin, list[tuple[str, str]], dict[str, str]]:
     """Read the repo, find an interpreter per engine. Returns (config, twin, [(engine, python)], {engine: why not})."""
     repo = repo.resolve()
@@ -401,6 +401,12 @@ def plan(
     unknown = [e for e in engines or [] if e not in ENGINES]
     if unknown:
         raise ScaffoldError(f"unknown engine {unknown[0]!r}: choose from {', '.join(ENGINES)}")
+    twin = twin_for(repo, native)
+    if not transformers and twin.architecture is None:
+        raise ScaffoldError(
+            f"--no-transformers leaves nothing to time the backend against ({twin.reason}): keep transformers' side, "
+            "or name the repo's twin with --native ARCH"
+        )
     wanted = engines or list(ENGINES)
     pythons = [_resolve_python(p) for p in pythons] if pythons else [_resolve_python(None)]
     probes = {p: probe_python(p) for p in pythons}
@@ -420,7 +426,7 @@ def plan(
         raise ScaffoldError(next(iter(missing.values())))
     if not chosen:
         raise ScaffoldError(" ".join(missing.values()))
-    return config, twin_for(repo, native), chosen, missing
+    return config, twin, chosen, missing
 
 
 def run_bench(
@@ -483,6 +489,12 @@ def run_bench(
                         )
                     log(f"{spec.name}: loaded in {side.info['start_seconds']:.1f} s ({side.info.get('class') or '-'})")
                     phase.sides.append(side)
+                if len(phase.sides) < 2:
+                    raise BenchError(
+                        f"{ENGINE_NAMES[engine]}: nothing to time the backend against ("
+                        + "; ".join(f"{k}: {v}" for k, v in phase.skipped.items())
+                        + "): keep transformers' side (drop --no-transformers) or name a twin with --native ARCH"
+                    )
                 measure(phase, prompts, settings, reference, progress)
                 log(f"{ENGINE_NAMES[engine]}: {phase.stopped}")
                 interval, relative = tracked(phase)
