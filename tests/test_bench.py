@@ -246,6 +246,23 @@ def test_a_side_with_other_tokens_is_an_error_naming_it():
         measure(phase_with(sides), [[1, 2, 3, 4]] * 4, settings(), {}, lambda text: None)
 
 
+def test_fusing_less_than_the_twin_is_a_warning_naming_the_kind_and_the_rule():
+    log = []
+    backend = ScriptedSide("vllm", lambda b: 1.0, log)
+    native = ScriptedSide("vllm-native", lambda b: 1.0, log)
+    backend.info["fused"] = {"qkv": 0, "gate_up": 2, "rms_norm": 5, "moe": 0, "plain_linear": 6}
+    backend.info["fusion_log"] = ["<class 'AcmeAttention'> is not compatible with QKV fusion"]
+    native.info["fused"] = {"qkv": 2, "gate_up": 2, "rms_norm": 5, "moe": 0, "plain_linear": 0}
+    phase = phase_with([backend, native])
+    measure(phase, [[1, 2, 3, 4]] * 4, settings(max_rounds=6), {}, lambda text: None)
+    result = summarise(
+        Path("acme"), {"architectures": ["X"]}, Twin("LlamaForCausalLM", "test"), [phase], {}, settings()
+    )
+    (warning,) = result["warnings"]
+    assert "fused 0 qkv module(s) in acme but 2 in its twin LlamaForCausalLM" in warning
+    assert "sibling nn.Linear" in warning and "not compatible with QKV fusion" in warning
+
+
 def test_report_files(tmp_path):
     log = []
     sides = [ScriptedSide("transformers", lambda b: 2.0, log), ScriptedSide("vllm", lambda b: 1.0, log)]
