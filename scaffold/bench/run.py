@@ -26,10 +26,9 @@ from scaffold import __version__
 from scaffold.bench.stats import Interval, median_interval, paired_ratios, settled
 from scaffold.bench.twins import Twin, native_copy, twin_for
 from scaffold.bench.worker import GENERATING_CLASSES
-from scaffold.engines.run import VERSIONS_PROBE, _resolve_python
+from scaffold.engines.run import ENGINES, VERSIONS_PROBE, _resolve_python
 from scaffold.errors import ScaffoldError
 
-ENGINES = ("vllm", "sglang")
 ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang"}
 START_TIMEOUT = 900  # seconds for a side to load (a compiled vLLM on 2 CPU cores takes minutes)
 RUN_TIMEOUT = 900
@@ -384,7 +383,8 @@ def machine() -> dict:
 def plan(
     repo: Path, pythons: list[str] | None, engines: list[str] | None, native: str | None, transformers: bool = True
 ) -> tuple[dict, Twin, list[tuple[str, str]], dict[str, str]]:
-    """Read the repo, find an interpreter per engine. Returns (config, twin, [(engine, python)], {engine: why not})."""
+    """Read the repo, find an interpreter per engine. Returns (config, twin, [(engine, python, its versions)],
+    {engine: why not})."""
     repo = repo.resolve()
     try:
         config = json.loads((repo / "config.json").read_text())
@@ -421,7 +421,7 @@ def plan(
         elif not probes[python]["harness"]:
             missing[engine] = f"tf-scaffold is not installed in {python}: `{python} -m pip install tf-scaffold`"
         else:
-            chosen.append((engine, python))
+            chosen.append((engine, python, probes[python]))
     if engines and missing:  # asked for by name: not running it is an error
         raise ScaffoldError(next(iter(missing.values())))
     if not chosen:
@@ -450,8 +450,8 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="tf-scaffold-bench-") as tmp:
         work = Path(tmp)
         native_repo = native_copy(repo, work / f"{repo.name}-native", twin) if twin.architecture else None
-        for engine, python in chosen:
-            phase = EnginePhase(engine=engine, python=python, versions=probe_python(python))
+        for engine, python, versions in chosen:
+            phase = EnginePhase(engine=engine, python=python, versions=versions)
             phases.append(phase)
             specs = [SideSpec(engine, engine, engine, python, repo, backend=True)]
             if settings.transformers:
