@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--budget", default="480", help="seconds of measuring per engine and run")
     args = parser.parse_args()
     pythons = {"vllm": args.vllm, "sglang": args.sglang}
-    tool = [sys.executable, "-m", "scaffold"]
+    tool = [sys.executable, "-m", "tf_scaffold"]
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only.split(","):

@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--skip-new", action="store_true")
     args = parser.parse_args()
 
-    from scaffold import commands
+    from tf_scaffold import commands
 
     with tempfile.TemporaryDirectory() as tmp:
         repo = commands.new({"name": "bench-lm", "preset": args.preset}, Path(tmp)).path

@@ -68,7 +68,7 @@ def main() -> int:
 
     from malformed import CORRECT, HIDDEN_BREAKS, MALFORMED, make
 
-    from scaffold import commands
+    from tf_scaffold import commands
 
     work = Path(tempfile.mkdtemp(prefix="check-robustness-"))
     old = work / "old_checks.py"
@@ -87,7 +87,7 @@ def main() -> int:
         for case in cases:
             repo = make(source, work, case)
             before = run([sys.executable, "-c", OLD_RUNNER, str(old), str(repo)])
-            after = run([sys.executable, "-m", "scaffold", "check", str(repo), "--json", "--no-lint"])
+            after = run([sys.executable, "-m", "tf_scaffold", "check", str(repo), "--json", "--no-lint"])
             b, a = verdict(case, kind, *before[:3]), verdict(case, kind, *after[:3])
             totals["before"] += b != "ok"
             totals["after"] += a != "ok"

@@ -37,9 +37,9 @@ def main() -> None:
     import transformers
     from test_llama_equivalence import LONG, ROPE_SCALINGS, load_pair, padded_batch
 
-    from scaffold import commands
-    from scaffold.conformance.dynamic import generate_mismatch
-    from scaffold.conformance.dynamic.checks import _check_tp_run
+    from tf_scaffold import commands
+    from tf_scaffold.conformance.dynamic import generate_mismatch
+    from tf_scaffold.conformance.dynamic.checks import _check_tp_run
 
     out = args.out or Path(tempfile.mkdtemp(prefix="fidelity-"))
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")

@@ -32,8 +32,8 @@ def main() -> int:
     from hypothesis import strategies as st
     from test_check_robustness import CONFIG_KEYS, JSON
 
-    from scaffold import commands
-    from scaffold.conformance import check
+    from tf_scaffold import commands
+    from tf_scaffold.conformance import check
 
     root = Path(tempfile.mkdtemp(prefix="fuzz-check-"))
     repo = commands.new({"name": "fuzz-lm", "weights": False}, root).path

@@ -103,7 +103,7 @@ def make_repo(models: Path, folder: str, work: Path) -> tuple[Path | None, str |
 
 
 def check_folder(models: Path, folder: str, work: Path) -> dict | None:
-    from scaffold.conformance import check
+    from tf_scaffold.conformance import check
 
     repo, head, accepted = make_repo(models, folder, work)
     if repo is None:
@@ -128,7 +128,7 @@ def check_folder(models: Path, folder: str, work: Path) -> dict | None:
 
 
 def models_root() -> Path:
-    from scaffold.conformance.model import transformers_root
+    from tf_scaffold.conformance.model import transformers_root
 
     return transformers_root() / "models"
 

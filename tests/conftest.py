@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory) -> Path:
     """One default repo (`tf-scaffold new acme-lm`), shared by the read-only tests."""
-    from scaffold import commands
+    from tf_scaffold import commands
 
     out = tmp_path_factory.mktemp("gen")
     return commands.new({"name": "acme-lm"}, out).path
@@ -23,7 +23,7 @@ def tiny_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_vl_repo(tmp_path_factory) -> Path:
     """One default multimodal repo (`tf-scaffold new acme-vl --multimodal`)."""
-    from scaffold import commands
+    from tf_scaffold import commands
 
     out = tmp_path_factory.mktemp("gen-vl")
     return commands.new({"name": "acme-vl", "multimodal": True}, out).path
@@ -32,7 +32,7 @@ def tiny_vl_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_moe_repo(tmp_path_factory) -> Path:
     """One default mixture-of-experts repo (`tf-scaffold new acme-moe --moe`)."""
-    from scaffold import commands
+    from tf_scaffold import commands
 
     out = tmp_path_factory.mktemp("gen-moe")
     return commands.new({"name": "acme-moe", "moe": True}, out).path
@@ -41,7 +41,7 @@ def tiny_moe_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_window_repo(tmp_path_factory) -> Path:
     """One repo with sliding layers (`--sliding-window 16 --layer-types sliding,full`)."""
-    from scaffold import commands
+    from tf_scaffold import commands
 
     out = tmp_path_factory.mktemp("gen-window")
     return commands.new({"name": "acme-window", "sliding_window": 16, "layer_types": "sliding,full"}, out).path
@@ -50,7 +50,7 @@ def tiny_window_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder_repo(tmp_path_factory) -> Path:
     """One default encoder repo, an embedding model (`tf-scaffold new acme-encoder --arch encoder`)."""
-    from scaffold import commands
+    from tf_scaffold import commands
 
     out = tmp_path_factory.mktemp("gen-encoder")
     return commands.new({"name": "acme-encoder", "arch": "encoder"}, out).path
@@ -59,7 +59,7 @@ def tiny_encoder_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_classifier_repo(tmp_path_factory) -> Path:
     """One encoder repo whose checkpoint is the classifier (`--arch encoder --task classify --num-labels 3`)."""
-    from scaffold import commands
+    from tf_scaffold import commands
 
     out = tmp_path_factory.mktemp("gen-classifier")
     answers = {"name": "acme-classifier", "arch": "encoder", "task": "classify", "num_labels": 3}
@@ -83,6 +83,6 @@ def generated(request) -> Path:
 @pytest.fixture(scope="session")
 def harness():
     """The engine harness every generated repo's tests run on."""
-    from scaffold.testing import harness
+    from tf_scaffold.testing import harness
 
     return harness

@@ -13,9 +13,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from scaffold import commands
-from scaffold.bench import report
-from scaffold.bench.run import (
+from tf_scaffold import commands
+from tf_scaffold.bench import report
+from tf_scaffold.bench.run import (
     BenchError,
     EnginePhase,
     Settings,
@@ -25,9 +25,9 @@ from scaffold.bench.run import (
     special_ids,
     summarise,
 )
-from scaffold.bench.stats import median_interval, paired_ratios, settled
-from scaffold.bench.twins import Twin, native_copy, twin_for
-from scaffold.cli import app
+from tf_scaffold.bench.stats import median_interval, paired_ratios, settled
+from tf_scaffold.bench.twins import Twin, native_copy, twin_for
+from tf_scaffold.cli import app
 
 # ---- statistics -----------------------------------------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ def test_transformers_worker_generates_exactly_n_greedy_tokens_through_eos(tiny_
     args = {"side": "transformers", "repo": str(repo), "dtype": "float32", "device": "cpu", "threads": 1}
     requests = json.dumps({"op": "run", "prompts": prompts, "new_tokens": 10}) + '\n{"op": "exit"}\n'
     proc = subprocess.run(
-        [sys.executable, "-m", "scaffold.bench.worker", json.dumps(args)],
+        [sys.executable, "-m", "tf_scaffold.bench.worker", json.dumps(args)],
         input=requests,
         capture_output=True,
         text=True,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from malformed import CORRECT, HIDDEN_BREAKS, MALFORMED, make
 
-from scaffold.conformance import ERROR, INTERNAL, check
+from tf_scaffold.conformance import ERROR, INTERNAL, check
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,8 @@ def test_json_output_survives_an_internal_error(tiny_repo, root, monkeypatch):
     """A rule that raises is an internal-error finding of that rule, exit code 3, and --json still prints JSON."""
     from typer.testing import CliRunner
 
-    from scaffold.cli import app
-    from scaffold.conformance import RULES
+    from tf_scaffold.cli import app
+    from tf_scaffold.conformance import RULES
 
     def broken(repo):
         raise RuntimeError("boom")
@@ -95,7 +95,7 @@ def test_static_check_of_a_fifo_repo_returns(tiny_repo, root):
     case = next(c for c in MALFORMED if c.name == "safetensors-fifo")
     repo = make(tiny_repo, root, case)
     proc = subprocess.run(
-        [sys.executable, "-m", "scaffold", "check", str(repo), "--json"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tf_scaffold", "check", str(repo), "--json"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 1 and "TFS043" in proc.stdout
 

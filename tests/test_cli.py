@@ -10,8 +10,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from scaffold import __version__
-from scaffold.cli import app
+from tf_scaffold import __version__
+from tf_scaffold.cli import app
 
 runner = CliRunner()
 
@@ -131,7 +131,7 @@ def test_output_dir_is_created_but_not_inside_a_file(tmp_path):
 def test_interrupted_new_leaves_nothing(tmp_path, sig):
     """Interrupt `new` while it builds (after staging exists): no target, no staging folder."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scaffold", "new", "acme-lm", "-o", str(tmp_path), "--no-input"],
+        [sys.executable, "-m", "tf_scaffold", "new", "acme-lm", "-o", str(tmp_path), "--no-input"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -153,7 +153,7 @@ def test_interrupted_new_leaves_nothing(tmp_path, sig):
 @pytest.mark.slow
 def test_killed_new_leaves_no_target_and_next_run_cleans_up(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scaffold", "new", "acme-lm", "-o", str(tmp_path), "--no-input"],
+        [sys.executable, "-m", "tf_scaffold", "new", "acme-lm", "-o", str(tmp_path), "--no-input"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -20,9 +20,9 @@ from mutations import (
 )
 from typer.testing import CliRunner
 
-from scaffold.cli import app
-from scaffold.conformance import DYNAMIC, RULES, STATIC, check, ids
-from scaffold.conformance import static_checks as run_static
+from tf_scaffold.cli import app
+from tf_scaffold.conformance import DYNAMIC, RULES, STATIC, check, ids
+from tf_scaffold.conformance import static_checks as run_static
 
 
 def static_checks(repo):
@@ -72,7 +72,7 @@ def test_generated_multimodal_repo_is_clean(tiny_vl_repo):
 
 def test_a_check_that_cannot_run_is_skipped_with_its_reason(tmp_path):
     """A repo with an odd number of attention heads cannot be split over 2 ranks: TFS109 says so, never "ran"."""
-    from scaffold import commands
+    from tf_scaffold import commands
 
     repo = commands.new({"name": "odd-heads", "num_heads": 3, "num_kv_heads": 1, "hidden_size": 192}, tmp_path).path
     report = check(repo, trust_remote_code=True, select=["TFS109", "TFS110"])
@@ -100,14 +100,14 @@ def test_generated_moe_and_window_repos_are_clean(request, fixture):
 
 @pytest.fixture(scope="module")
 def encoder_repo(tmp_path_factory):
-    from scaffold import commands
+    from tf_scaffold import commands
 
     return commands.new({"name": "acme-encoder", "arch": "encoder"}, tmp_path_factory.mktemp("enc")).path
 
 
 @pytest.fixture(scope="module")
 def classifier_repo(tmp_path_factory):
-    from scaffold import commands
+    from tf_scaffold import commands
 
     answers = {"name": "acme-classifier", "arch": "encoder", "task": "classify", "num_labels": 3}
     return commands.new(answers, tmp_path_factory.mktemp("cls")).path
@@ -118,7 +118,7 @@ def test_generated_encoder_repos_are_clean(request, fixture):
     """The engines' encoder: no error, and the one warning is SGLang 0.5.23's (nothing in the repo can fix it); every
     rule that applies to an encoder ran (the 2-process TP run on the base model included), the decoder ones (KV cache,
     generate, pipeline split, LM-head fields) are skipped with the reason."""
-    from scaffold.conformance.model import Repo
+    from tf_scaffold.conformance.model import Repo
 
     repo = request.getfixturevalue(fixture)
     assert Repo(repo).kind == "encoder"
@@ -188,7 +188,7 @@ def test_malformed_encoder_files_are_findings_not_crashes(encoder_repo, tmp_path
 
 @pytest.mark.parametrize("case", ENCODER_CORRECT, ids=lambda c: c.name)
 def test_encoders_in_other_styles_give_no_false_error(encoder_repo, tmp_path_factory, case):
-    from scaffold.conformance.model import Repo
+    from tf_scaffold.conformance.model import Repo
 
     repo = make_case(encoder_repo, tmp_path_factory.mktemp("enc-correct"), case)
     assert Repo(repo).kind == "encoder"
@@ -213,7 +213,7 @@ def test_transformers_encoders_copied_out(tmp_path, folder, expected):
     the decoder ones (no head to find, no KV-cache fields); what remains is true of the engines."""
     import importlib.util
 
-    from scaffold.conformance.model import Repo
+    from tf_scaffold.conformance.model import Repo
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "transformers_corpus.py"
     spec = importlib.util.spec_from_file_location("transformers_corpus", path)
@@ -355,13 +355,13 @@ def test_static_mode_never_executes_repo_code(tiny_repo, tmp_path):
     for path in list(repo.glob("*.py")):
         path.write_text(f"open({str(marker)!r}, 'w').write('x')\n" + path.read_text())
     proc = subprocess.run(
-        [sys.executable, "-m", "scaffold", "check", str(repo)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "tf_scaffold", "check", str(repo)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not marker.exists()
     # and the same repo with --trust-remote-code does import it (the marker proves the test can fail)
     subprocess.run(
-        [sys.executable, "-m", "scaffold", "check", str(repo), "--trust-remote-code", "--select", "TFS100"],
+        [sys.executable, "-m", "tf_scaffold", "check", str(repo), "--trust-remote-code", "--select", "TFS100"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -371,7 +371,7 @@ def test_static_mode_never_executes_repo_code(tiny_repo, tmp_path):
 
 def test_static_check_does_not_import_torch(tiny_repo):
     code = (
-        "import sys; from scaffold.cli import app; from typer.testing import CliRunner; "
+        "import sys; from tf_scaffold.cli import app; from typer.testing import CliRunner; "
         f"r = CliRunner().invoke(app, ['check', {str(tiny_repo)!r}]); "
         "assert r.exit_code == 0, r.output; print('torch' in sys.modules)"
     )
@@ -380,10 +380,10 @@ def test_static_check_does_not_import_torch(tiny_repo):
 
 
 def test_the_library_api_runs_the_dynamic_rules_on_its_own():
-    """`from scaffold.conformance import check` in a fresh process, nothing else imported: the dynamic rules are in
+    """`from tf_scaffold.conformance import check` in a fresh process, nothing else imported: the dynamic rules are in
     the registry, so `check(..., trust_remote_code=True)` runs them (not a report with the static rules only)."""
     code = (
-        "from scaffold.conformance import DYNAMIC, RULES, ids; import sys; "
+        "from tf_scaffold.conformance import DYNAMIC, RULES, ids; import sys; "
         "print(len(ids(DYNAMIC)), sum(1 for r in RULES.values()), 'torch' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -395,10 +395,10 @@ def test_the_library_api_runs_the_dynamic_rules_on_its_own():
 def test_conformance_docs_are_generated_from_the_registry():
     """docs/conformance.md is what the registry generates: a rule added or changed without regenerating it fails."""
     proc = subprocess.run(
-        [sys.executable, "-m", "scaffold.conformance.docs", "--check"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tf_scaffold.conformance.docs", "--check"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    from scaffold.conformance.docs import render
+    from tf_scaffold.conformance.docs import render
 
     text = render()
     for rule_id, rule in RULES.items():

@@ -21,7 +21,7 @@ from transformers import (
     BertModel,
 )
 
-from scaffold import commands
+from tf_scaffold import commands
 
 BERT_FIELDS = (
     "vocab_size",

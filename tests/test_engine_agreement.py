@@ -22,8 +22,8 @@ from types import SimpleNamespace
 import pytest
 from mutations import CLASSIFIER_MUTATIONS, ENCODER_MUTATIONS, MOE_MUTATIONS, MUTATIONS, make
 
-import scaffold.conformance.dynamic  # noqa: F401  (registers the dynamic rules)
-from scaffold.conformance import RULES, check
+import tf_scaffold.conformance.dynamic  # noqa: F401  (registers the dynamic rules)
+from tf_scaffold.conformance import RULES, check
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
@@ -228,7 +228,7 @@ def test_unmutated_repo_served_identically_and_clean(table):
 @pytest.mark.skipif("vllm" not in AVAILABLE, reason="no vLLM environment")
 def test_vllm_fuses_every_layer_of_the_unmutated_decoders(table, tiny_repo, tiny_moe_repo):
     """q/k/v, gate/up (the MoE block in the MoE repo) and the norms of every layer, as in the repos' own engine test."""
-    from scaffold.testing.suite import CausalLMRepoTests
+    from tf_scaffold.testing.suite import CausalLMRepoTests
 
     for repo in (tiny_repo, tiny_moe_repo):
         if ONLY and repo.name not in FUSED:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scaffold import commands
+from tf_scaffold import commands
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 VERSION_KEYS = ("transformers_version",)

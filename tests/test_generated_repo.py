@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from scaffold import commands
-from scaffold.render import render, template_dir
-from scaffold.spec import build_spec
+from tf_scaffold import commands
+from tf_scaffold.render import render, template_dir
+from tf_scaffold.spec import build_spec
 
 BLOCK_SCAFFOLD = """
 import importlib.abc, sys
 class _Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "scaffold" or name.startswith("scaffold."):
+        if name == "tf_scaffold" or name.startswith("tf_scaffold."):
             raise ModuleNotFoundError(f"No module named {name!r}")
 sys.meta_path.insert(0, _Block())
 """
@@ -81,7 +81,7 @@ def test_checkpoint_keys_and_size(tiny_repo):
 
 
 def test_weights_are_deterministic_for_a_seed(tmp_path, tiny_repo):
-    from scaffold import commands
+    from tf_scaffold import commands
 
     again = commands.new({"name": "acme-lm"}, tmp_path / "same").path
     other = commands.new({"name": "acme-lm", "seed": 1}, tmp_path / "other").path
@@ -148,7 +148,7 @@ def test_cookiecutter_renders_the_same_files(tmp_path, answers):
     (its post-generation hook removes the files of the other variant, which render empty)."""
     from cookiecutter.main import cookiecutter
 
-    from scaffold.render import context, format_python
+    from tf_scaffold.render import context, format_python
 
     spec = build_spec(answers)
     ctx = context(spec)
@@ -224,7 +224,7 @@ def test_generated_tests_run_on_the_installed_harness(generated, tmp_path):
 
 def test_cookiecutter_json_lists_every_slot():
     """`cookiecutter.json` documents exactly the slots `render` fills (its defaults are the default repo's)."""
-    from scaffold.render import context
+    from tf_scaffold.render import context
 
     defaults = json.loads((template_dir() / "cookiecutter.json").read_text())
     assert defaults == json.loads(json.dumps(context(build_spec({"name": "acme-lm"}))))

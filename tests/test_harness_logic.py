@@ -1,6 +1,6 @@
 """The engine harness's own logic (comparison rules, version detection, ports, server lifecycle, skip reasons),
 tested where no engine is installed. The module under test is the one every generated repo's tests run on
-(`scaffold.testing.harness`)."""
+(`tf_scaffold.testing.harness`)."""
 
 import dataclasses
 import importlib.util
@@ -140,7 +140,7 @@ def test_skip_reasons(harness, monkeypatch):
 
 
 def _fake_python(tmp_path: Path, body: str) -> str:
-    """An executable standing in for an engine environment's python: it ignores `-m scaffold.testing.engine_runner`
+    """An executable standing in for an engine environment's python: it ignores `-m tf_scaffold.testing.engine_runner`
     and runs `body` with this interpreter."""
     script = tmp_path / "fake_python"
     (tmp_path / "body.py").write_text(body)
@@ -288,8 +288,8 @@ def test_server_that_dies_or_never_answers_reports_its_log(harness, tmp_path):
 
 
 def test_junit_parsing_and_bad_paths(tmp_path):
-    from scaffold.engines import parse_junit, run_harness
-    from scaffold.errors import ScaffoldError
+    from tf_scaffold.engines import parse_junit, run_harness
+    from tf_scaffold.errors import ScaffoldError
 
     junit = tmp_path / "j.xml"
     junit.write_text(

@@ -9,7 +9,7 @@ import torch
 from references import decoder_fields, padded_batch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from scaffold import commands
+from tf_scaffold import commands
 
 # `--rope-scaling` answers, each with a max_position_embeddings of 128 and an original context of 64, so that a
 # 160-token input runs past both (dynamic rescales past the former, longrope and yarn past the latter).

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from transformers import AutoModelForCausalLM
 from typer.testing import CliRunner
 
-from scaffold.cli import app
+from tf_scaffold.cli import app
 
 runner = CliRunner()
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from scaffold import variants
-from scaffold.errors import SpecError
-from scaffold.spec import PRESETS, build_spec, normalise_name
+from tf_scaffold import variants
+from tf_scaffold.errors import SpecError
+from tf_scaffold.spec import PRESETS, build_spec, normalise_name
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_multimodal_answers_nest():
 
 def test_every_template_file_belongs_to_a_kind():
     """The renderer writes the files a kind declares: a template no kind declares would never be written."""
-    from scaffold.render import ROOT_DIR, template_dir
+    from tf_scaffold.render import ROOT_DIR, template_dir
 
     root = template_dir() / ROOT_DIR
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
@@ -127,7 +127,7 @@ def test_head_dim_follows_changed_sizes():
 def test_parameter_count_matches_torch(tmp_path, options):
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from scaffold import commands
+    from tf_scaffold import commands
 
     if options.get("arch") == "encoder":
         extra, auto = {}, AutoModelForSequenceClassification if options.get("task") == "classify" else AutoModel

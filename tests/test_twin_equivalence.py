@@ -30,7 +30,7 @@ from transformers import (
     Qwen3MoeForCausalLM,
 )
 
-from scaffold import commands
+from tf_scaffold import commands
 
 WINDOW = 16
 PROMPT = 40  # longer than the window: the sliding layers really drop tokens
@@ -240,7 +240,7 @@ def test_router_logits_and_aux_loss_equal_the_twin(repos):
 
 
 def test_dense_configs_carry_no_moe_keys(repos):
-    from scaffold.facts import MOE_CONFIG_KEYS
+    from tf_scaffold.facts import MOE_CONFIG_KEYS
 
     for variant, repo in repos.items():
         keys = set(json.loads((repo / "config.json").read_text()))

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scaffold import __version__, commands, render
-from scaffold.cli import app
-from scaffold.conformance import check
-from scaffold.update import fingerprint
+from tf_scaffold import __version__, commands, render
+from tf_scaffold.cli import app
+from tf_scaffold.conformance import check
+from tf_scaffold.update import fingerprint
 
 MODELING = "{{cookiecutter.repo_name}}/modeling_{{cookiecutter.module_name}}.py"
 NEW_COMMENT = (
@@ -32,7 +32,7 @@ def older_templates(tmp_path: Path, *, bias: bool = False) -> Path:
     with `bias`, a down_proj with a bias, so the older checkpoint has tensors the current code does not build)."""
     root = tmp_path / "templates-N"
     shutil.copytree(render.templates_root(), root)
-    layers = root / "decoder" / "templates" / "text_layers.py"
+    layers = root / render.TEMPLATE / "templates" / "decoder" / "layers.py"
     text = layers.read_text()
     assert NEW_COMMENT in text
     text = text.replace(NEW_COMMENT, OLD_COMMENT)
@@ -178,3 +178,32 @@ def test_after_a_conflict_is_resolved_the_checkpoint_is_still_compared(tmp_path,
     modeling(repo).write_text(resolved)
     result = run("update", repo)
     assert result.exit_code == 1 and "down_proj.bias" in result.stderr  # the old checkpoint, the new code
+
+
+def test_a_repo_from_before_the_rename_imports_the_harness_from_tf_scaffold(tiny_repo, tmp_path):
+    # tf-scaffold 0.2 named its package `scaffold`: its repos' tests import the harness from there, its record says
+    # "variant": "decoder". The author added a test right under the import, so a plain merge of the template's
+    # import change would collide with their lines.
+    repo = shutil.copytree(tiny_repo, tmp_path / "acme-lm")
+    test_file = repo / "tests" / "test_acme_lm.py"
+    current = test_file.read_text()
+    assert "from tf_scaffold.testing import CausalLMRepoTests" in current
+    old = current.replace("from tf_scaffold.testing import", "from scaffold.testing import")
+    old = old.replace("    prompts = ", "    # Acme: our prompts\n    prompts = ", 1)
+    test_file.write_text(old)
+    saved = json.loads((repo / ".tf-scaffold.json").read_text())
+    del saved["kind"]
+    saved.update(variant="decoder", tf_scaffold_version="0.2.0")
+    name = "tests/test_acme_lm.py"
+    saved["base"][name] = saved["base"][name].replace("from tf_scaffold.testing import", "from scaffold.testing import")
+    (repo / ".tf-scaffold.json").write_text(json.dumps(saved))
+
+    result = run("update", repo)
+    assert result.exit_code == 0, result.output
+    text = test_file.read_text()
+    assert "from tf_scaffold.testing import CausalLMRepoTests" in text and "from scaffold." not in text
+    assert "    # Acme: our prompts\n" in text  # the author's line kept
+    assert "migrated" in result.output
+    record = json.loads((repo / ".tf-scaffold.json").read_text())
+    assert record["kind"] == "causal-lm" and "variant" not in record
+    assert record["tf_scaffold_version"] == __version__

@@ -1,4 +1,4 @@
-"""The version pins live in `scaffold/versions.py`; what else states a version must agree with it."""
+"""The version pins live in `tf_scaffold/versions.py`; what else states a version must agree with it."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from scaffold import versions
+from tf_scaffold import versions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,5 +24,5 @@ def test_dependency_ranges_admit_the_pins():
 
 
 def test_shell_assignments_for_ci():
-    out = subprocess.run([sys.executable, "-m", "scaffold.versions"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "tf_scaffold.versions"], capture_output=True, text=True, check=True)
     assert dict(line.split("=", 1) for line in out.stdout.split()) == versions.PINS

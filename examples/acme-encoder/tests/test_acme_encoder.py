@@ -10,7 +10,7 @@ import torch
 
 
 try:
-    from scaffold.testing import EncoderRepoTests
+    from tf_scaffold.testing import EncoderRepoTests
 except ModuleNotFoundError as err:
     raise ModuleNotFoundError(
         f"{err}: these tests run on tf-scaffold's harness, `pip install -r tests/requirements.txt`"

@@ -1,3 +1,0 @@
-"""tf-scaffold: generate backend-ready Hugging Face custom-code model repos."""
-
-__version__ = "0.2.0"

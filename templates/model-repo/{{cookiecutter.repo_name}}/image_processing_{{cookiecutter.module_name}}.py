@@ -1,0 +1,42 @@
+{%- if cookiecutter.multimodal %}
+{%- include "common/license_header.py" %}
+"""{{ cookiecutter.class_prefix }} image processor: pillow and NumPy only (no torchvision), so it runs wherever
+transformers does, the CPU build of vLLM included."""
+
+from transformers.image_processing_backends import PilBackend
+from transformers.image_utils import PILImageResampling
+from transformers.utils import auto_docstring
+
+
+@auto_docstring
+class {{ cookiecutter.image_processor_class }}(PilBackend):
+    r"""
+    Resizes every image to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}, rescales to [0, 1] and normalises
+    with mean and std 0.5. Each image gives one `pixel_values` row of shape (3, {{ cookiecutter.image_size }},
+    {{ cookiecutter.image_size }}), whatever its size: the vision tower's patch grid, and so the number of image tokens,
+    is the same for every image.
+    """
+
+    model_input_names = ["pixel_values"]
+    resample = PILImageResampling.BICUBIC
+    image_mean = [0.5, 0.5, 0.5]
+    image_std = [0.5, 0.5, 0.5]
+    # vLLM reads `size` to choose the image it profiles memory with.
+    size = {"height": {{ cookiecutter.image_size }}, "width": {{ cookiecutter.image_size }}}
+    patch_size = {{ cookiecutter.patch_size }}
+    do_resize = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+
+    def get_number_of_image_patches(self, height: int, width: int) -> int:
+        """Rows of `pixel_values` an image of this size produces: one, since every image is resized."""
+        return 1
+
+    def get_number_of_image_tokens(self, height: int, width: int) -> int:
+        """Image tokens for an image of this size: one per patch of the resized image."""
+        return (self.size["height"] // self.patch_size) * (self.size["width"] // self.patch_size)
+
+
+__all__ = ["{{ cookiecutter.image_processor_class }}"]
+{%- endif %}

@@ -1,0 +1,69 @@
+{%- if cookiecutter.multimodal %}
+{%- include "common/license_header.py" %}
+"""{{ cookiecutter.class_prefix }} processor: the image processor and the tokenizer behind one `__call__`.
+
+The engines depend on three things here:
+
+- `replace_image_token`: the generic `ProcessorMixin.__call__` expands each `{{ cookiecutter.image_token }}` in the
+  text into the tokens it returns, and reports where (vLLM asks with `return_text_replacement_offsets=True` to find
+  each image's placeholders in the prompt).
+- `_get_num_multimodal_tokens`: vLLM asks how many tokens and `pixel_values` rows an image of a given size takes
+  before it has the image (and with 10000x10000 when it profiles memory). Without it vLLM fails with
+  "object has no attribute '_get_num_multimodal_tokens'".
+- `image_token` / `image_token_id`: the placeholder the model's `forward` looks for, and what `mm_token_type_ids`
+  marks when asked for with `return_mm_token_type_ids=True`.
+"""
+
+from transformers.processing_utils import MultiModalData, ProcessorMixin
+from transformers.utils import auto_docstring
+
+
+@auto_docstring
+class {{ cookiecutter.processor_class }}(ProcessorMixin):
+    r"""
+    Turns text with `{{ cookiecutter.image_token }}` placeholders and images into `input_ids`, `attention_mask` and
+    `pixel_values`: each placeholder becomes {{ cookiecutter.num_image_tokens }} image tokens, one per patch.
+
+    ```python
+    >>> from PIL import Image
+    >>> from transformers import AutoProcessor
+
+    >>> processor = AutoProcessor.from_pretrained("path/to/{{ cookiecutter.repo_name }}", trust_remote_code=True)
+    >>> inputs = processor(text="{{ cookiecutter.image_token }}What is this?", images=Image.new("RGB", (320, 240)))
+    ```
+    """
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        self.image_token = "{{ cookiecutter.image_token }}"
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token) if tokenizer is not None else None
+        super().__init__(image_processor, tokenizer, chat_template=chat_template)
+
+    def _tokens_per_image(self, height: int, width: int) -> tuple[int, int]:
+        """(image tokens, pixel_values rows) for one image: the single place both counts come from."""
+        return (
+            self.image_processor.get_number_of_image_tokens(height, width),
+            self.image_processor.get_number_of_image_patches(height, width),
+        )
+
+    def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
+        height, width = image_inputs["pixel_values"][image_idx].shape[-2:]
+        num_tokens, _ = self._tokens_per_image(int(height), int(width))
+        return self.image_token * num_tokens
+
+    def _get_num_multimodal_tokens(self, image_sizes: list[list[int]] | None = None, **kwargs) -> MultiModalData:
+        """Tokens and `pixel_values` rows per image, from `[height, width]` sizes alone (no pixels needed)."""
+        if not image_sizes:
+            return MultiModalData()
+        counts = [self._tokens_per_image(int(height), int(width)) for height, width in image_sizes]
+        return MultiModalData(
+            num_image_tokens=[tokens for tokens, _ in counts],
+            num_image_patches=[rows for _, rows in counts],
+        )
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return [*self.tokenizer.model_input_names, *self.image_processor.model_input_names]
+
+
+__all__ = ["{{ cookiecutter.processor_class }}"]
+{%- endif %}

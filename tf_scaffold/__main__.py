@@ -1,0 +1,4 @@
+from tf_scaffold.cli import main
+
+if __name__ == "__main__":
+    main()
