@@ -13,6 +13,7 @@ import json
 
 import pytest
 import torch
+from references import SPY, assert_same_keywords, attention_keywords
 from transformers import (
     AutoModel,
     AutoModelForSequenceClassification,
@@ -86,6 +87,17 @@ def test_embedding_model_bit_exact_against_bert(repos, impl):
     assert (a.last_hidden_state[keep] - b.last_hidden_state[keep]).abs().max().item() == 0.0
     assert (a.pooler_output - b.pooler_output).abs().max().item() == 0.0
     assert a.last_hidden_state.std() > 0.1  # the random weights shape the output
+
+
+def test_attention_function_receives_berts_keywords(repos):
+    repo = repos["embed"]
+    ours = AutoModel.from_pretrained(repo, trust_remote_code=True, attn_implementation=SPY).eval()
+    ref = BertModel(bert_config(repo, attn_implementation=SPY)).eval()
+    inputs = batch(ours.config.vocab_size)
+    inputs["position_ids"] = torch.arange(inputs["input_ids"].shape[1]).expand_as(inputs["input_ids"])  # as engines do
+    theirs = attention_keywords(ref, **inputs)
+    assert all(layer["position_ids"] for layer in theirs)
+    assert_same_keywords(attention_keywords(ours, **inputs), theirs)
 
 
 def test_token_types_reach_the_model(repos):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from references import decoder_fields, padded_batch
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from references import SPY, assert_same_keywords, attention_keywords, decoder_fields, padded_batch
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, LlamaConfig, LlamaForCausalLM
 
 from tf_scaffold import commands
 
@@ -118,3 +118,34 @@ def test_every_rope_type_is_bit_exact_against_llama(rope_repos, rope):
         with torch.no_grad():
             c = default(input_ids=ids).logits
         assert (a[0, 64:] - c[0, 64:]).abs().max() > 1e-3
+
+
+def test_attention_function_receives_llamas_keywords(tiny_repo):
+    """What the attention function is called with equals `LlamaAttention`'s: transformers' flash attention finds
+    packed sequences (padding-free training) by `position_ids` in those keywords."""
+    ours = AutoModelForCausalLM.from_pretrained(tiny_repo, trust_remote_code=True, attn_implementation=SPY)
+    ref = LlamaForCausalLM(llama_config(tiny_repo)).eval()
+    ref.set_attn_implementation(SPY)
+    ids, mask = padded_batch(ours.config.vocab_size, length=8)
+    theirs = attention_keywords(ref, input_ids=ids, attention_mask=mask)
+    assert all(layer["position_ids"] and layer["use_cache"] for layer in theirs)
+    assert_same_keywords(attention_keywords(ours.eval(), input_ids=ids, attention_mask=mask), theirs)
+
+
+def test_vlm_text_attention_receives_llamas_keywords(tiny_vl_repo):
+    """The multimodal repo's decoder (`language_model`) is the same Llama decoder: its attention calls get the same
+    keywords as `LlamaAttention`'s, with and without an image in the prompt."""
+    ours = AutoModelForImageTextToText.from_pretrained(
+        tiny_vl_repo, trust_remote_code=True, attn_implementation=SPY
+    ).eval()
+    text = json.loads((tiny_vl_repo / "config.json").read_text())["text_config"]
+    ref = LlamaForCausalLM(LlamaConfig(**decoder_fields(text, "intermediate_size"))).eval()
+    ref.set_attn_implementation(SPY)
+    ids, mask = padded_batch(text["vocab_size"], length=8)
+    theirs = attention_keywords(ref, input_ids=ids, attention_mask=mask)
+    assert_same_keywords(attention_keywords(ours.model.language_model, input_ids=ids, attention_mask=mask), theirs)
+    vision = ours.config.vision_config
+    n = (vision.image_size // vision.patch_size) ** 2
+    image_ids = torch.tensor([[1, *[ours.config.image_token_id] * n, 40, 41]])
+    pixels = torch.zeros(1, 3, vision.image_size, vision.image_size)
+    assert_same_keywords(attention_keywords(ours, input_ids=image_ids, pixel_values=pixels), theirs)

@@ -17,7 +17,7 @@ import json
 
 import pytest
 import torch
-from references import decoder_fields, padded_batch
+from references import SPY, assert_same_keywords, attention_keywords, decoder_fields, padded_batch
 from transformers import (
     AutoModelForCausalLM,
     MinistralConfig,
@@ -150,6 +150,21 @@ def test_generate_past_the_window_equals_the_twin(repos, variant):
         b = ref.generate(ids[rows], **kwargs)
         assert torch.equal(a, b)
         assert len(set(a[0, 12:].tolist())) > 1  # not a degenerate repetition of one token
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_attention_function_receives_the_twins_keywords(repos, variant):
+    """The keywords each attention call receives equal the twin's (`position_ids` and `use_cache` among them:
+    transformers' flash attention finds packed sequences by `position_ids`; the window where there is one)."""
+    repo = repos[variant]
+    ours = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code=True, attn_implementation=SPY).eval()
+    cls, config = VARIANTS[variant][1](json.loads((repo / "config.json").read_text()))
+    config._attn_implementation = SPY
+    ref = cls(config).eval()
+    ids, mask = padded_batch(ours.config.vocab_size, length=8)
+    theirs = attention_keywords(ref, input_ids=ids, attention_mask=mask)
+    assert all(layer["position_ids"] and layer["use_cache"] for layer in theirs)
+    assert_same_keywords(attention_keywords(ours, input_ids=ids, attention_mask=mask), theirs)
 
 
 @pytest.mark.parametrize("variant", ["qk-norm-sliding", "sliding"])

@@ -312,7 +312,9 @@ class {{ cookiecutter.class_prefix }}DecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
         cache: Cache | None = None,
+        use_cache: bool | None = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
@@ -321,7 +323,11 @@ class {{ cookiecutter.class_prefix }}DecoderLayer(GradientCheckpointingLayer):
             hidden_states=hidden_states,
             position_embeddings=position_embeddings,
             attention_mask=attention_mask,
+            # Both reach the attention function, as in transformers' own decoders: its flash attention finds the
+            # sequences packed into one row (padding-free training) by where `position_ids` restart.
+            position_ids=position_ids,
             cache=cache,
+            use_cache=use_cache,
             **kwargs,  # carried on to the attention call
         )
         hidden_states = residual + hidden_states

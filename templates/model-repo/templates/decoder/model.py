@@ -110,7 +110,9 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
                 position_embeddings=position_embeddings,
                 attention_mask=causal_mask,
 {%- endif %}
+                position_ids=position_ids,
                 cache=cache,
+                use_cache=use_cache,
                 **kwargs,
             )
 
