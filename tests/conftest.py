@@ -66,6 +66,51 @@ def tiny_classifier_repo(tmp_path_factory) -> Path:
     return commands.new(answers, out).path
 
 
+# The options variant, whole and one option at a time, without weights (the static tests read the text only). The
+# names differ in length, so that text holding a class name is wrapped for short and long names alike.
+OPTIONS = {
+    "options": {
+        "name": "acme-opts",
+        "qk_norm": True,
+        "attention_bias": True,
+        "sliding_window": 16,
+        "layer_types": "sliding,full",
+    },
+    "qk-norm": {"name": "q", "qk_norm": True},
+    "attention-bias": {"name": "acme-attention-bias-with-a-long-name", "attention_bias": True},
+}
+
+
+@pytest.fixture(scope="session")
+def options_repos(tmp_path_factory) -> dict[str, Path]:
+    from tf_scaffold import commands
+
+    out = tmp_path_factory.mktemp("gen-options")
+    return {kind: commands.new({**answers, "weights": False}, out).path for kind, answers in OPTIONS.items()}
+
+
+# Every kind of repo `new` makes: the default decoder, multimodal, MoE, the options variant (whole and each option
+# alone), the embedding model and the classifier.
+EVERY_KIND = {
+    "text": "tiny_repo",
+    "multimodal": "tiny_vl_repo",
+    "moe": "tiny_moe_repo",
+    "options": "options_repos",
+    "qk-norm": "options_repos",
+    "attention-bias": "options_repos",
+    "sliding": "tiny_window_repo",
+    "embed": "tiny_encoder_repo",
+    "classify": "tiny_classifier_repo",
+}
+
+
+@pytest.fixture(params=list(EVERY_KIND))
+def every_kind(request) -> Path:
+    """Each kind of generated repo in turn (static tests)."""
+    repo = request.getfixturevalue(EVERY_KIND[request.param])
+    return repo[request.param] if isinstance(repo, dict) else repo
+
+
 GENERATED = {
     "acme-lm": "tiny_repo",
     "acme-vl": "tiny_vl_repo",

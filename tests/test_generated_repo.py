@@ -90,9 +90,10 @@ def test_weights_are_deterministic_for_a_seed(tmp_path, tiny_repo):
     assert (again / "tokenizer.json").read_bytes() == (tiny_repo / "tokenizer.json").read_bytes()
 
 
-def test_ruff_clean(generated):
-    """`ruff check` and `ruff format --check` inside the repo, under the `ruff.toml` it ships, find nothing."""
-    repo = generated
+def test_ruff_clean(every_kind):
+    """`ruff check` and `ruff format --check` inside the repo, under the `ruff.toml` it ships, find nothing (the
+    Python code blocks of the model card included, which ruff formats too)."""
+    repo = every_kind
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     assert "line-length = 119" in (repo / "ruff.toml").read_text()
     assert len(list(repo.rglob("*.py"))) >= 3
@@ -102,15 +103,46 @@ def test_ruff_clean(generated):
     assert fmt.returncode == 0, fmt.stdout
 
 
-def test_transformers_mlinter_clean(generated):
+def test_transformers_mlinter_clean(every_kind):
     """transformers-mlinter (the Hugging Face linter for model files) finds nothing with its default rules."""
     proc = subprocess.run(
-        [sys.executable, "-m", "mlinter", "--no-progress", "--no-cache", str(generated)],
+        [sys.executable, "-m", "mlinter", "--no-progress", "--no-cache", str(every_kind)],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "violation" not in proc.stdout
+
+
+# The files of a repo people read and edit; the JSON files are written by transformers and tokenizers
+# (`chat_template.jinja` is one line: its whitespace is part of the prompt).
+TEXT_FILES = (".py", ".md", ".txt", ".toml", ".gitattributes")
+
+
+def test_every_line_fits_in_119_columns(every_kind):
+    """transformers' line length, in the code, the card, `tests/` and `ruff.toml` alike."""
+    files = [p for p in every_kind.rglob("*") if p.is_file() and (p.suffix in TEXT_FILES or p.name in TEXT_FILES)]
+    assert len(files) >= 6
+    long = [
+        f"{path.relative_to(every_kind)}:{no}: {len(line)} columns"
+        for path in files
+        for no, line in enumerate(path.read_text().splitlines(), 1)
+        if len(line) > 119
+    ]
+    assert not long, "\n".join(long)
+
+
+def test_prose_is_filled_to_119_columns(every_kind):
+    """The docstrings and the model card hold names whose length depends on the answers: their paragraphs are filled
+    for this repo's names (refilling them changes nothing), not wrapped once by hand for other ones."""
+    from tf_scaffold.reflow import reflow_markdown, reflow_python
+
+    ragged = []
+    for path in sorted(every_kind.rglob("*")):
+        text = path.read_text() if path.suffix in (".py", ".md") else None
+        if text is not None and (reflow_python if path.suffix == ".py" else reflow_markdown)(text) != text:
+            ragged.append(str(path.relative_to(every_kind)))
+    assert not ragged, f"paragraphs not filled in {ragged}"
 
 
 def test_no_comment_inside_parentheses(generated):

@@ -8,6 +8,7 @@ StrictUndefined so a missing value is an error, never an empty string in generat
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from tf_scaffold import __version__, facts, variants
+from tf_scaffold import __version__, facts, reflow, variants
 from tf_scaffold.errors import ScaffoldError
 from tf_scaffold.spec import Spec
 
@@ -196,8 +197,13 @@ def render(spec: Spec) -> dict[str, str]:
     return format_python(files)
 
 
+# A fenced Python block of the model card: ruff formats these too (`ruff format` on the repo reads README.md).
+_PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
 def format_python(files: dict[str, str]) -> dict[str, str]:
-    """Format every .py file with ruff, under the repo's own `ruff.toml` (transformers' settings): the generated code
+    """Format every .py file and every Python block of the model card with ruff, under the repo's own `ruff.toml`
+    (transformers' settings), and fill the prose of docstrings and the card to its 119 columns: the generated code
     is read by people and reviewed by linters, and `ruff format` inside the repo must change nothing."""
     import tempfile
 
@@ -206,11 +212,9 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
     with tempfile.TemporaryDirectory(prefix="tf-scaffold-ruff-") as tmp:
         config = Path(tmp) / "ruff.toml"
         config.write_text(files.get("ruff.toml", ""), encoding="utf-8")
-        for rel, text in files.items():
-            if not rel.endswith(".py"):
-                continue
-            # what transformers' `make style` does: sort the imports, then format
-            for step in (["check", "--fix-only", "--select", "I"], ["format"]):
+
+        def run_ruff(rel: str, text: str, steps) -> str:
+            for step in steps:
                 cmd = [ruff, *step, "--config", str(config), "--stdin-filename", rel, "-"]
                 try:
                     # run outside any project, so import sections come out as they do in the repo itself
@@ -222,7 +226,20 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
                 if proc.returncode != 0:
                     raise ScaffoldError(f"generated {rel} is not valid Python: {proc.stderr.strip().splitlines()[-1]}")
                 text = proc.stdout
-            out[rel] = text
+            return text
+
+        for rel, text in files.items():
+            if rel.endswith(".py"):
+                # what transformers' `make style` does: sort the imports, then format
+                text = run_ruff(rel, text, (["check", "--fix-only", "--select", "I"], ["format"]))
+                out[rel] = reflow.reflow_python(text)
+            elif rel.endswith(".md"):
+                text = reflow.reflow_markdown(text)
+                # split() keeps the blocks' code at the odd positions
+                parts = _PYTHON_BLOCK.split(text)
+                for i in range(1, len(parts), 2):
+                    parts[i] = "```python\n" + run_ruff(f"{rel}.py", parts[i], (["format"],)) + "```"
+                out[rel] = "".join(parts)
     return out
 
 

@@ -223,13 +223,16 @@ class {{ cookiecutter.class_prefix }}Attention(nn.Module):
         # vLLM serves the model as an encoder if any attention module says False.
         self.is_causal = True
 {%- if cookiecutter.sliding %}
-        # The window this layer sees (None: all earlier tokens). The engines read it from `config.layer_types` and
-        # `config.sliding_window`, transformers' attention functions from this argument and the sliding mask.
+        # CODEPATH: the layers `config.layer_types` names "sliding_attention" see the last `config.sliding_window`
+        # tokens, the others every earlier token (None). The engines read the window from the config, transformers'
+        # attention functions from this argument and the sliding mask.
         self.sliding_window = config.sliding_window if config.layer_types[layer_idx] == "sliding_attention" else None
 {%- endif %}
 
-        # Three separate Linear layers called once each on the same input: vLLM fuses them into one QKV projection
-        {%- if cookiecutter.attention_bias %} (biases included){% endif %}.
+        # Three separate Linear layers called once each on the same input: vLLM fuses them into one QKV projection.
+{%- if cookiecutter.attention_bias %}
+        # Their biases are fused along with the weights.
+{%- endif %}
         self.q_proj = nn.Linear(config.hidden_size, config.num_attention_heads * self.head_dim, bias={{ cookiecutter.attention_bias }})
         self.k_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias={{ cookiecutter.attention_bias }})
         self.v_proj = nn.Linear(config.hidden_size, config.num_key_value_heads * self.head_dim, bias={{ cookiecutter.attention_bias }})

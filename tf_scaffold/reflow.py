@@ -1,0 +1,149 @@
+"""Prose wrapping of the generated files: the model card's paragraphs and the Python docstrings, filled to 119 columns.
+
+The templates hold prose with slots (class names, sizes, the Hub id) whose length depends on the answers, so no hand
+wrapping fits every repo. After rendering, each paragraph is refilled greedily: every line as long as it can be
+without passing the width, words never split. What is not prose stays as written: code blocks, doctests, tables,
+headings, front matter, argument headers (`name (`type`):`) and section titles (`Returns:`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+
+WIDTH = 119
+
+_LIST_ITEM = re.compile(r"^(\s*)([-*]|\d+\.) ")
+_ARG_HEADER = re.compile(r"^\s*\**[\w.]+ \(.*\):$")  # `cache (`Cache`, *optional*):`, `**kwargs (...):`
+_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Returns|Raises|Example|Examples|Attributes):\s*$")
+
+
+# A word that would change the meaning of a line it starts: a list marker, a heading, a quote.
+_NOT_FIRST = re.compile(r"^([-*+>]|\d+[.)]|#+)$")
+
+
+def _fill(words: list[str], first_prefix: str, prefix: str, width: int) -> list[str]:
+    """Greedy fill; a line that would start with a word like `-` or `1.` takes the word before it along."""
+    lines = textwrap.wrap(
+        " ".join(words),
+        width=width,
+        initial_indent=first_prefix,
+        subsequent_indent=prefix,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first_prefix.rstrip()]
+    for k in range(1, len(lines)):
+        first = lines[k].split()[0]
+        if _NOT_FIRST.match(first) and len(lines[k - 1].split()) > 1:
+            head, moved = lines[k - 1].rsplit(" ", 1)
+            lines[k - 1], lines[k] = head, prefix + moved + " " + lines[k][len(prefix) :]
+    return lines
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def reflow_lines(lines: list[str], verbatim: list[bool], width: int = WIDTH, hang: int | None = None) -> list[str]:
+    """Refill the paragraphs of `lines`. A paragraph is a run of prose lines with one indentation (a list item: its
+    marker line and the lines under its text); `verbatim[i]` keeps line i, and ends the paragraph around it. With
+    `hang`, the first line is the start of a docstring, after its quotes: its paragraph continues at `hang` columns."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if verbatim[i] or not line.strip() or _ARG_HEADER.match(line) or _SECTION.match(line):
+            out.append(line)
+            i += 1
+            continue
+        item = _LIST_ITEM.match(line)
+        first_prefix = line[: _indent(line)]
+        prefix = " " * len(item.group(0)) if item else first_prefix
+        if i == 0 and hang is not None:
+            prefix = " " * hang
+        words = line.split()
+        j = i + 1
+        while j < len(lines):
+            nxt = lines[j]
+            if (
+                verbatim[j]
+                or not nxt.strip()
+                or _indent(nxt) != len(prefix)
+                or _LIST_ITEM.match(nxt)
+                or _ARG_HEADER.match(nxt)
+                or _SECTION.match(nxt)
+            ):
+                break
+            words += nxt.split()
+            line = nxt
+            j += 1
+        out += _fill(words, first_prefix, prefix, width)
+        i = j
+    return out
+
+
+def reflow_markdown(text: str, width: int = WIDTH) -> str:
+    """A model card with its prose paragraphs refilled; front matter, fenced code, tables, headings and HTML stay."""
+    lines = text.split("\n")
+    verbatim, fence, front = [], False, text.startswith("---\n")
+    for no, line in enumerate(lines):
+        stripped = line.strip()
+        if front:
+            verbatim.append(True)
+            front = not (no > 0 and stripped == "---")
+            continue
+        if stripped.startswith("```"):
+            fence = not fence
+            verbatim.append(True)
+            continue
+        verbatim.append(fence or stripped.startswith(("|", "#", "<", "!")) or line.endswith("  "))
+    return "\n".join(reflow_lines(lines, verbatim, width))
+
+
+def _docstring_nodes(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                if isinstance(first.value.value, str):
+                    yield first
+
+
+def reflow_python(text: str, width: int = WIDTH) -> str:
+    """Python source with the prose of its module, class and function docstrings refilled; doctests, code blocks
+    and one-line docstrings stay as written. Returns the text unchanged if it does not parse."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return text
+    lines = text.split("\n")
+    # bottom up, so that the line numbers of the docstrings still to do stay valid
+    for node in sorted(_docstring_nodes(tree), key=lambda n: n.lineno, reverse=True):
+        start, end = node.lineno - 1, node.end_lineno - 1
+        opening = re.match(r'^(\s*[rRbBuU]*""")(.*)$', lines[start])
+        if start == end or not opening or not lines[end].rstrip().endswith('"""'):
+            continue
+        quote, head = opening.groups()
+        body = [" " * len(quote) + head if head.strip() else "", *lines[start + 1 : end + 1]]
+        closing = body[-1].rstrip()[:-3]
+        closing_alone = not closing.strip()  # the closing quotes on a line of their own
+        body = body[:-1] if closing_alone else [*body[:-1], closing]
+        verbatim, fence = [], False
+        for line in body:
+            stripped = line.strip()
+            if stripped.startswith("```"):
+                fence = not fence
+                verbatim.append(True)
+                continue
+            verbatim.append(fence or stripped.startswith((">>>", "...")))
+        new = reflow_lines(body, verbatim, width, hang=_indent(quote) if head.strip() else None)
+        new[0] = quote + new[0][len(quote) :] if new[0].strip() else quote
+        if closing_alone:
+            new.append(lines[end])
+        elif len(new[-1]) + 3 <= width:
+            new[-1] += '"""'
+        else:  # no room for the closing quotes: they go on a line of their own
+            new.append(" " * _indent(quote) + '"""')
+        lines[start : end + 1] = new
+    return "\n".join(lines)
