@@ -3,6 +3,7 @@ tf-scaffold's harness (an installed pytest plugin), pass with it, and say how to
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -218,6 +219,71 @@ def test_auto_docstring_finds_every_argument_documented(tmp_path, answers, capfd
     out, err = capfd.readouterr()
     errors = [line for line in (out + err).splitlines() if "[ERROR]" in line]
     assert not errors, "\n".join(errors)
+
+
+def _documented(repo: Path):
+    """(qualified name, rendered docstring, hand-written prose) of every public class of the repo's Python files, as
+    `trust_remote_code` loads them, and of their documented methods. The hand-written prose is the `custom_intro`
+    given to `@auto_docstring`, else the class docstring up to its first argument, section or code block."""
+    import ast
+    import re
+
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    def prose(text: str | None) -> str:
+        text = re.split(r"\n\s*(?:\w+ \(`|```|Args:|Returns?:|Example)", text or "", maxsplit=1)[0]
+        return " ".join(text.split())
+
+    for path in sorted(repo.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        public = next(
+            (
+                ast.literal_eval(n.value)
+                for n in tree.body
+                if isinstance(n, ast.Assign) and n.targets[0].id == "__all__"
+            ),
+            [],
+        )
+        for node in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in public):
+            intro = next(
+                (
+                    kw.value.value
+                    for dec in node.decorator_list
+                    if isinstance(dec, ast.Call)
+                    for kw in dec.keywords
+                    if kw.arg == "custom_intro"
+                ),
+                ast.get_docstring(node),
+            )
+            cls = get_class_from_dynamic_module(f"{path.stem}.{node.name}", repo)
+            yield node.name, cls.__doc__ or "", prose(intro)
+            for name in ("__init__", "forward", "get_image_features", "__call__"):
+                method = cls.__dict__.get(name)
+                if method is not None and method.__doc__:
+                    yield f"{node.name}.{name}", method.__doc__, ""
+
+
+# What transformers' `@auto_docstring` writes where it cannot tell the model's name: it reads it from the file's path
+# inside `transformers/models/`, and Hub code lives elsewhere.
+NAMELESS = re.compile(
+    r"\bNone (?:Model|Text Model|model|Vision)\b|\bof a None\b|\[`None`\]|"
+    r"\b(?:image_processor_class|processor_class|tokenizer_class|model_name|config_class)\b|\{\w+\}"
+)
+
+
+def test_docs_read_right_when_loaded_with_trust_remote_code(every_kind):
+    """`help()` on every public class (and its forward) of a repo loaded from the Hub: the model's own names and the
+    hand-written intros, never the placeholders transformers fills in for its own models only."""
+    seen, wrong = 0, []
+    for name, doc, intro in _documented(every_kind):
+        seen += 1
+        for match in NAMELESS.finditer(doc):
+            line = doc[: match.end()].splitlines()[-1].strip()
+            wrong.append(f"{name}: {match.group(0)!r} in {line!r}")
+        if intro and intro not in " ".join(doc.split()):
+            wrong.append(f"{name}: the hand-written intro is not in __doc__: {intro[:80]!r}...")
+    assert seen >= 5
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import re
-import textwrap
 
 WIDTH = 119
 
@@ -19,25 +18,28 @@ _ARG_HEADER = re.compile(r"^\s*\**[\w.]+ \(.*\):$")  # `cache (`Cache`, *optiona
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Returns|Raises|Example|Examples|Attributes):\s*$")
 
 
-# A word that would change the meaning of a line it starts: a list marker, a heading, a quote.
-_NOT_FIRST = re.compile(r"^([-*+>]|\d+[.)]|#+)$")
+# A word that would change the meaning of a line it starts: a list marker, a heading, a quote, and the words that
+# start a section for transformers' `@auto_docstring` (before 5.20 any line starting with "Return" ends the arguments).
+_NOT_FIRST = re.compile(r"^([-*+>]|\d+[.)]|#+|Returns?\b.*|Example.*)$")
 
 
 def _fill(words: list[str], first_prefix: str, prefix: str, width: int) -> list[str]:
-    """Greedy fill; a line that would start with a word like `-` or `1.` takes the word before it along."""
-    lines = textwrap.wrap(
-        " ".join(words),
-        width=width,
-        initial_indent=first_prefix,
-        subsequent_indent=prefix,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [first_prefix.rstrip()]
-    for k in range(1, len(lines)):
-        first = lines[k].split()[0]
-        if _NOT_FIRST.match(first) and len(lines[k - 1].split()) > 1:
-            head, moved = lines[k - 1].rsplit(" ", 1)
-            lines[k - 1], lines[k] = head, prefix + moved + " " + lines[k][len(prefix) :]
+    """Greedy fill: each line takes words while they fit. A word like `-` or `Returns` never starts a line: the word
+    before it comes down with it."""
+    lines: list[str] = []
+    current, count = first_prefix, 0
+    for word in words:
+        if count and len(current) + 1 + len(word) > width:
+            if _NOT_FIRST.match(word) and count > 1:
+                head, moved = current.rsplit(" ", 1)
+                lines.append(head)
+                current, count = f"{prefix}{moved} {word}", 2
+            else:
+                lines.append(current)
+                current, count = prefix + word, 1
+        else:
+            current, count = f"{current} {word}" if count else current + word, count + 1
+    lines.append(current)
     return lines
 
 
@@ -101,34 +103,49 @@ def reflow_markdown(text: str, width: int = WIDTH) -> str:
     return "\n".join(reflow_lines(lines, verbatim, width))
 
 
-def _docstring_nodes(tree: ast.AST):
+def _prose_strings(tree: ast.AST):
+    """The string constants that are prose: module, class and function docstrings, and the `custom_intro` given to
+    `@auto_docstring`."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 if isinstance(first.value.value, str):
-                    yield first
+                    yield first.value
+        elif isinstance(node, ast.keyword) and node.arg == "custom_intro" and isinstance(node.value, ast.Constant):
+            if isinstance(node.value.value, str):
+                yield node.value
+
+
+def _column(line: str, byte_offset: int) -> int:
+    """ast's column (UTF-8 bytes) as a character index into `line`."""
+    return len(line.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
 
 
 def reflow_python(text: str, width: int = WIDTH) -> str:
-    """Python source with the prose of its module, class and function docstrings refilled; doctests, code blocks
-    and one-line docstrings stay as written. Returns the text unchanged if it does not parse."""
+    """Python source with the prose of its docstrings (and `custom_intro` strings) refilled; doctests, code blocks
+    and one-line strings stay as written. Returns the text unchanged if it does not parse."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return text
     lines = text.split("\n")
-    # bottom up, so that the line numbers of the docstrings still to do stay valid
-    for node in sorted(_docstring_nodes(tree), key=lambda n: n.lineno, reverse=True):
+    # bottom up, so that the line numbers of the strings still to do stay valid
+    for node in sorted(_prose_strings(tree), key=lambda n: n.lineno, reverse=True):
         start, end = node.lineno - 1, node.end_lineno - 1
-        opening = re.match(r'^(\s*[rRbBuU]*""")(.*)$', lines[start])
-        if start == end or not opening or not lines[end].rstrip().endswith('"""'):
+        if start == end:
             continue
-        quote, head = opening.groups()
-        body = [" " * len(quote) + head if head.strip() else "", *lines[start + 1 : end + 1]]
-        closing = body[-1].rstrip()[:-3]
+        first, last = lines[start], lines[end]
+        col, end_col = _column(first, node.col_offset), _column(last, node.end_col_offset)
+        opening = re.match(r'[rRbBuU]*"""', first[col:])
+        if not opening or not last[:end_col].endswith('"""'):
+            continue
+        quote, head = first[: col + opening.end()], first[col + opening.end() :]
+        closing, suffix = last[: end_col - 3], last[end_col:]  # suffix: what follows the string (`,` or `)`)
+        body = [" " * len(quote) + head if head.strip() else "", *lines[start + 1 : end], closing]
         closing_alone = not closing.strip()  # the closing quotes on a line of their own
-        body = body[:-1] if closing_alone else [*body[:-1], closing]
+        if closing_alone:
+            body = body[:-1]
         verbatim, fence = [], False
         for line in body:
             stripped = line.strip()
@@ -137,13 +154,13 @@ def reflow_python(text: str, width: int = WIDTH) -> str:
                 verbatim.append(True)
                 continue
             verbatim.append(fence or stripped.startswith((">>>", "...")))
-        new = reflow_lines(body, verbatim, width, hang=_indent(quote) if head.strip() else None)
+        new = reflow_lines(body, verbatim, width, hang=_indent(first) if head.strip() else None)
         new[0] = quote + new[0][len(quote) :] if new[0].strip() else quote
         if closing_alone:
-            new.append(lines[end])
-        elif len(new[-1]) + 3 <= width:
-            new[-1] += '"""'
+            new.append(closing + '"""' + suffix)
+        elif len(new[-1]) + 3 + len(suffix) <= width:
+            new[-1] += '"""' + suffix
         else:  # no room for the closing quotes: they go on a line of their own
-            new.append(" " * _indent(quote) + '"""')
+            new.append(" " * _indent(first) + '"""' + suffix)
         lines[start : end + 1] = new
     return "\n".join(lines)

@@ -8,14 +8,16 @@ from transformers.image_utils import PILImageResampling
 from transformers.utils import auto_docstring
 
 
-@auto_docstring
-class {{ cookiecutter.image_processor_class }}(PilBackend):
-    r"""
-    Resizes every image to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}, rescales to [0, 1] and normalises
-    with mean and std 0.5. Each image gives one `pixel_values` row of shape (3, {{ cookiecutter.image_size }},
-    {{ cookiecutter.image_size }}), whatever its size: the vision tower's patch grid, and so the number of image tokens,
-    is the same for every image.
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    custom_intro="""
+    The image processor of [`{{ cookiecutter.processor_class }}`]: resizes every image to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}, rescales
+    to [0, 1] and normalises with mean and std 0.5. Each image gives one `pixel_values` row of shape (3,
+    {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }}), whatever its size: the vision tower's patch grid, and so the number of
+    image tokens, is the same for every image.
     """
+)
+class {{ cookiecutter.image_processor_class }}(PilBackend):
 
     model_input_names = ["pixel_values"]
     resample = PILImageResampling.BICUBIC

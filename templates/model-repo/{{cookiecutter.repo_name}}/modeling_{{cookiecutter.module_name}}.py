@@ -171,7 +171,12 @@ def load_balancing_loss_func(
     return overall_loss * num_experts
 {%- endif %}
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    [`{{ cookiecutter.base_model_class }}`] with a language modeling head, for transformers users (`generate()`, training). The
+    engines never run this class: they add their own head to the base model.
+    """
+)
 class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedModel, GenerationMixin):
     # Base model + LM head, for transformers users. The engines use their own head and never run this class, so it
     # must hold nothing but `model` and `lm_head`.
@@ -222,6 +227,16 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
 {%- endif %}
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+{%- if cookiecutter.moe %}
+            [`~modeling_outputs.MoeCausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss`
+            when `labels` are given, `aux_loss` and `router_logits` when `output_router_logits`, the cache when
+            `use_cache`, and `hidden_states` / `attentions` when asked for.
+{%- else %}
+            [`~modeling_outputs.CausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss` when
+            `labels` are given, the cache when `use_cache`, and `hidden_states` / `attentions` when asked for.
+{%- endif %}
         """
 {%- if cookiecutter.moe %}
         output_router_logits = (

@@ -18,22 +18,32 @@ from transformers.processing_utils import MultiModalData, ProcessorMixin
 from transformers.utils import auto_docstring
 
 
-@auto_docstring
-class {{ cookiecutter.processor_class }}(ProcessorMixin):
-    r"""
-    Turns text with `{{ cookiecutter.image_token }}` placeholders and images into `input_ids`, `attention_mask` and
-    `pixel_values`: each placeholder becomes {{ cookiecutter.num_image_tokens }} image tokens, one per patch.
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    custom_intro="""
+    The processor of [`{{ cookiecutter.architecture }}`]: turns text with `{{ cookiecutter.image_token }}` placeholders and images
+    into `input_ids`, `attention_mask` and `pixel_values`, each placeholder becoming {{ cookiecutter.num_image_tokens }} image tokens, one per
+    patch.
 
     ```python
     >>> from PIL import Image
     >>> from transformers import AutoProcessor
 
-    >>> processor = AutoProcessor.from_pretrained("path/to/{{ cookiecutter.repo_name }}", trust_remote_code=True)
+    >>> processor = AutoProcessor.from_pretrained("{{ cookiecutter.hub_id }}", trust_remote_code=True)
     >>> inputs = processor(text="{{ cookiecutter.image_token }}What is this?", images=Image.new("RGB", (320, 240)))
     ```
     """
-
+)
+class {{ cookiecutter.processor_class }}(ProcessorMixin):
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        r"""
+        image_processor ([`{{ cookiecutter.image_processor_class }}`]):
+            Resizes and normalises the images into `pixel_values`.
+        tokenizer ([`PreTrainedTokenizerFast`]):
+            The repo's tokenizer, which holds the `{{ cookiecutter.image_token }}` placeholder as a special token.
+        chat_template (`str`, *optional*):
+            A Jinja template that turns a list of chat messages (text and `{"type": "image"}` parts) into a prompt.
+        """
         self.image_token = "{{ cookiecutter.image_token }}"
         self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token) if tokenizer is not None else None
         super().__init__(image_processor, tokenizer, chat_template=chat_template)

@@ -1,14 +1,18 @@
 {#- The decoder's configuration, shared by the text-only and the multimodal configuration files. #}
-@auto_docstring(checkpoint="{{ cookiecutter.hub_id }}")
-@strict
-class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
-    r"""
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    checkpoint="{{ cookiecutter.hub_id }}",
+    custom_intro="""
     Configuration of a [`{{ cookiecutter.text_model_class }}`]: a {{ cookiecutter.decoder_summary }}
     ({{ cookiecutter.decoder_parts }}).
 
     Every field vLLM and SGLang read is declared here with its value: transformers v5 no longer defaults
     `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
-
+    """,
+)
+@strict
+class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
+    r"""
     ```python
     >>> from transformers import AutoConfig
 

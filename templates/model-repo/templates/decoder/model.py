@@ -1,5 +1,19 @@
 {#- The decoder stack, shared by the text-only (`AutoModel`) and the multimodal (`language_model`) modeling files. #}
-@auto_docstring
+{%- if cookiecutter.multimodal %}
+@auto_docstring(
+    custom_intro="""
+    The text decoder of [`{{ cookiecutter.architecture }}`] (its `language_model`): a {{ cookiecutter.decoder_summary }}, outputting
+    hidden states without a head.
+    """
+)
+{%- else %}
+@auto_docstring(
+    custom_intro="""
+    The bare {{ cookiecutter.class_prefix }} decoder ({{ cookiecutter.decoder_summary }}), outputting hidden states without a head: the
+    model vLLM and SGLang build and serve with their own head.
+    """
+)
+{%- endif %}
 class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
 {%- if cookiecutter.multimodal %}
     # The text decoder (`language_model`). Its attention modules hold the text config, which is how vLLM picks them
@@ -47,6 +61,16 @@ class {{ cookiecutter.text_model_class }}({{ cookiecutter.class_prefix }}PreTrai
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+{%- if cookiecutter.moe %}
+            [`~modeling_outputs.MoeModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call
+            it): `last_hidden_state`, the cache when `use_cache`, `router_logits` when `output_router_logits`, and
+            `hidden_states` / `attentions` when asked for.
+{%- else %}
+            [`~modeling_outputs.BaseModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call
+            it): `last_hidden_state`, the cache when `use_cache`, and `hidden_states` / `attentions` when asked for.
+{%- endif %}
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")

@@ -7,14 +7,18 @@ from transformers import PreTrainedConfig
 from transformers.utils import auto_docstring
 
 
-@auto_docstring(checkpoint="{{ cookiecutter.hub_id }}")
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    checkpoint="{{ cookiecutter.hub_id }}",
+    custom_intro="""
+    Configuration of a [`{{ cookiecutter.base_model_class }}`] and its [`{{ cookiecutter.class_prefix }}ForSequenceClassification`]: a BERT-class
+    bidirectional encoder (absolute position embeddings{% if cookiecutter.token_types %}, token type embeddings{% endif %}, post-LayerNorm layers, GELU MLP).
+    With the same values in a `BertConfig`, `BertModel` computes the same hidden states from the same weights.
+    """,
+)
 @strict
 class {{ cookiecutter.config_class }}(PreTrainedConfig):
     r"""
-    Configuration of a [`{{ cookiecutter.base_model_class }}`]: a BERT-class bidirectional encoder (absolute position
-    embeddings{% if cookiecutter.token_types %}, token type embeddings{% endif %}, post-LayerNorm layers, GELU MLP).
-    With the same values in a `BertConfig`, `BertModel` computes the same hidden states from the same weights.
-
     pooling_type (`str`, *optional*, defaults to `"{{ cookiecutter.pooling_type }}"`):
         How SGLang pools `last_hidden_state` into one embedding per sequence ("CLS" or "LAST"; SGLang reads no other).
         vLLM and sentence-transformers read `modules.json` and `1_Pooling/config.json` instead: keep them in agreement.

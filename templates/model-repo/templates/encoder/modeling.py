@@ -270,7 +270,12 @@ class {{ cookiecutter.class_prefix }}PreTrainedModel(PreTrainedModel):
     }
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The bare {{ cookiecutter.class_prefix }} encoder ({{ cookiecutter.decoder_summary }}), outputting hidden states and BERT's
+    pooler output: the embedding model vLLM and SGLang build and pool themselves.
+    """
+)
 class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
     def __init__(self, config: {{ cookiecutter.config_class }}, add_pooling_layer: bool = True):
         r"""
@@ -304,6 +309,12 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling:
+        r"""
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`], or a tuple with `return_dict=False` (how the engines call
+            it): `last_hidden_state`, BERT's `pooler_output` (the dense and tanh of the first token; None without the
+            pooler), and `hidden_states` / `attentions` when asked for.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
 
@@ -348,7 +359,8 @@ class {{ cookiecutter.class_prefix }}ClassificationHead(nn.Module):
 
 @auto_docstring(
     custom_intro="""
-    The encoder with a sequence classification (or regression) head on its first token.
+    [`{{ cookiecutter.base_model_class }}`] with a sequence classification (or regression) head on its first token: BERT's pooler and the
+    projection to the labels, together in `classifier`, the one module vLLM applies after the encoder.
     """
 )
 class {{ cookiecutter.class_prefix }}ForSequenceClassification({{ cookiecutter.class_prefix }}PreTrainedModel):
@@ -380,6 +392,10 @@ class {{ cookiecutter.class_prefix }}ForSequenceClassification({{ cookiecutter.c
             Labels for computing the sequence classification/regression loss. Indices should be in
             `[0, ..., config.num_labels - 1]`. If `config.num_labels == 1` a regression loss is computed (mean-square
             loss); if `config.num_labels > 1` a classification loss is computed (cross-entropy).
+
+        Returns:
+            [`~modeling_outputs.SequenceClassifierOutput`], or a tuple with `return_dict=False`: `logits`, `loss` when
+            `labels` are given, and `hidden_states` / `attentions` when asked for.
         """
         outputs = self.model(
             input_ids,

@@ -11,13 +11,16 @@ from transformers.utils import auto_docstring
 {% include "decoder/configuration.py" %}
 
 
-@auto_docstring(checkpoint="{{ cookiecutter.hub_id }}")
+@auto_docstring(
+    checkpoint="{{ cookiecutter.hub_id }}",
+    custom_intro="""
+    Configuration of a [`{{ cookiecutter.vision_model_class }}`]: a ViT that cuts an `image_size` x `image_size` image
+    into `patch_size` patches and encodes them with bidirectional attention. Each patch becomes one image token.
+    """,
+)
 @strict
 class {{ cookiecutter.vision_config_class }}(PreTrainedConfig):
     r"""
-    Configuration of a [`{{ cookiecutter.vision_model_class }}`]: a ViT that cuts an `image_size` x `image_size` image
-    into `patch_size` patches and encodes them with bidirectional attention. Each patch becomes one image token.
-
     num_channels (`int`, *optional*, defaults to 3):
         Colour channels of the input images.
     image_size (`int`, *optional*, defaults to {{ cookiecutter.image_size }}):
@@ -63,14 +66,21 @@ class {{ cookiecutter.vision_config_class }}(PreTrainedConfig):
         return (self.image_size // self.patch_size) ** 2
 
 
-@auto_docstring(checkpoint="{{ cookiecutter.hub_id }}")
+@auto_docstring(
+    checkpoint="{{ cookiecutter.hub_id }}",
+    custom_intro="""
+    Configuration of a [`{{ cookiecutter.architecture }}`]: the decoder's (`text_config`), the vision tower's
+    (`vision_config`) and the image placeholder. vLLM and SGLang read the decoder's fields from `text_config` (through
+    `get_text_config()`), and a nested config is how vLLM tells a multimodal model from a text-only one.
+    """,
+)
 @strict
 class {{ cookiecutter.config_class }}(PreTrainedConfig):
     r"""
-    Configuration of a [`{{ cookiecutter.architecture }}`]. vLLM and SGLang read the decoder's fields from
-    `text_config` (through `get_text_config()`), and a nested config is how vLLM tells a multimodal model from a
-    text-only one.
-
+    text_config (`dict` or [`{{ cookiecutter.text_config_class }}`], *optional*):
+        The text decoder's configuration (its defaults when not given).
+    vision_config (`dict` or [`{{ cookiecutter.vision_config_class }}`], *optional*):
+        The vision tower's configuration (its defaults when not given).
     image_token_id (`int`, *optional*, defaults to {{ cookiecutter.image_token_id }}):
         The placeholder token the processor repeats once per image token; the model writes image features there.
 

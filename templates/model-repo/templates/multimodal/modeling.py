@@ -187,7 +187,12 @@ class {{ cookiecutter.class_prefix }}PreTrainedModel(PreTrainedModel):
 {% include "decoder/model.py" %}
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The vision tower of [`{{ cookiecutter.architecture }}`]: a ViT that turns each image into one feature per
+    {{ cookiecutter.patch_size }}x{{ cookiecutter.patch_size }} patch ({{ cookiecutter.num_image_tokens }} per image).
+    """
+)
 class {{ cookiecutter.vision_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
     # The vision tower: (N, C, H, W) pixels -> (N, patches, vision hidden) features.
     config: {{ cookiecutter.vision_config_class }}
@@ -209,13 +214,26 @@ class {{ cookiecutter.vision_model_class }}({{ cookiecutter.class_prefix }}PreTr
     @capture_outputs(tie_last_hidden_states=False)  # the last hidden state is the one before `post_layernorm`
     @auto_docstring
     def forward(self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BaseModelOutputWithPooling:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }})`):
+            The images as [`{{ cookiecutter.processor_class }}`] returns them: one row per image, resized to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`]: `last_hidden_state` (after the final LayerNorm, one row
+            per patch), and `hidden_states` / `attentions` when asked for.
+        """
         hidden_states = self.embeddings(pixel_values)
         for layer in self.layers:
             hidden_states = layer(hidden_states, attention_mask=None, **kwargs)  # one image per row: nothing to mask
         return BaseModelOutputWithPooling(last_hidden_state=self.post_layernorm(hidden_states))
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The vision tower, the projector and the text decoder of [`{{ cookiecutter.architecture }}`], without a language
+    modeling head: the model vLLM and SGLang build and serve with their own head.
+    """
+)
 class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrainedModel):
     # The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`). The attribute names are
     # part of the contract: transformers' `get_decoder()` and vLLM find the decoder as `language_model` (vLLM applies
@@ -240,8 +258,15 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
     def get_image_features(
         self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
     ) -> BaseModelOutputWithPooling:
-        # Encode and project images. `pooler_output` holds one (patches, text hidden) tensor per image: vLLM takes
-        # those rows as the embeddings of that image's placeholder tokens.
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }})`):
+            The images as [`{{ cookiecutter.processor_class }}`] returns them: one row per image, resized to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`]: the vision tower's outputs, with `pooler_output` holding
+            one `(patches, text hidden size)` tensor per image, the projected features of its placeholder tokens.
+        """
+        # vLLM takes the rows of each `pooler_output` tensor as the embeddings of that image's placeholder tokens.
         image_outputs = self.vision_tower(pixel_values, **kwargs)
         image_features = self.multi_modal_projector(image_outputs.last_hidden_state)  # (N, patches, text hidden)
         image_outputs.pooler_output = list(image_features)
@@ -271,10 +296,17 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPast:
         r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }})`, *optional*):
+            The images as [`{{ cookiecutter.processor_class }}`] returns them: one row per image, resized to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}. SGLang passes them here; vLLM writes the image features into `inputs_embeds` itself.
         cache (`Cache`, *optional*):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call
+            it): the text decoder's `last_hidden_state`, the cache when `use_cache`, and `hidden_states` /
+            `attentions` when asked for.
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
@@ -304,7 +336,13 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         )
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    [`{{ cookiecutter.base_model_class }}`] with a language modeling head: text generation from text and images, for
+    transformers users (`generate()`, training). The engines never run this class: they add their own head to the base
+    model.
+    """
+)
 class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedModel, GenerationMixin):
     # Base model + LM head, for transformers users. The engines use their own head and never run this class, so it
     # must hold nothing but `model` and `lm_head`.
@@ -324,6 +362,13 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
     def get_image_features(
         self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
     ) -> BaseModelOutputWithPooling:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }})`):
+            The images as [`{{ cookiecutter.processor_class }}`] returns them: one row per image, resized to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`]: the base model's [`{{ cookiecutter.base_model_class }}.get_image_features`].
+        """
         return self.model.get_image_features(pixel_values, **kwargs)
 
     def prepare_inputs_for_generation(self, *args, pixel_values=None, is_first_iteration=False, **kwargs):
@@ -350,10 +395,16 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
         **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
         r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }})`, *optional*):
+            The images as [`{{ cookiecutter.processor_class }}`] returns them: one row per image, resized to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}. `generate()` passes them on the first step only.
         cache (`Cache`, *optional*):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`~modeling_outputs.CausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss` when
+            `labels` are given, the cache when `use_cache`, and `hidden_states` / `attentions` when asked for.
         """
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
