@@ -128,7 +128,8 @@ def context(spec: Spec) -> dict[str, Any]:
         "license_name": license_text(spec)[0],
         "license_url": license_text(spec)[1],
         "hub_id": spec.resolved_hub_id,
-        "rope_parameters": repr(spec.rope_parameters),
+        # the RoPE configuration without its base (the config class's `default_theta`); "" for the plain RoPE
+        "rope_scaling_parameters": _rope_scaling_source(spec.rope_parameters),
         "seed": spec.seed,
         "weights_std": spec.weights_std,
         # Python source, not a dict: cookiecutter merges a dict given to it into the default one
@@ -163,6 +164,11 @@ def context(spec: Spec) -> dict[str, Any]:
         "image_token_id": facts.IMAGE_TOKEN_ID if vision else -1,
         "vision_tp_plan": variants.vision_tp_plan(spec),
     }
+
+
+def _rope_scaling_source(rope_parameters: dict) -> str:
+    scaling = {k: v for k, v in rope_parameters.items() if k != "rope_theta"}
+    return "" if scaling.get("rope_type", "default") == "default" and len(scaling) <= 1 else repr(scaling)
 
 
 def _dict_source(mapping: dict[str, str]) -> str:

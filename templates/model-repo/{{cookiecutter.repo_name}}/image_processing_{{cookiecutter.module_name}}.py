@@ -5,7 +5,17 @@ transformers does, the CPU build of vLLM included."""
 
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import PILImageResampling
+from transformers.processing_utils import ImagesKwargs, Unpack
 from transformers.utils import auto_docstring
+
+
+class {{ cookiecutter.image_processor_class }}Kwargs(ImagesKwargs, total=False):
+    r"""
+    patch_size (`int`, *optional*, defaults to {{ cookiecutter.patch_size }}):
+        Side, in pixels, of the vision tower's patches: each image becomes one image token per patch.
+    """
+
+    patch_size: int
 
 
 # transformers names its own models in their docs from their folder: Hub code gives its intro itself.
@@ -18,7 +28,8 @@ from transformers.utils import auto_docstring
     """
 )
 class {{ cookiecutter.image_processor_class }}(PilBackend):
-
+    # Every value the processor runs with is a valid kwarg, so `save_pretrained` writes it to processor_config.json.
+    valid_kwargs = {{ cookiecutter.image_processor_class }}Kwargs
     model_input_names = ["pixel_values"]
     resample = PILImageResampling.BICUBIC
     image_mean = [0.5, 0.5, 0.5]
@@ -30,6 +41,9 @@ class {{ cookiecutter.image_processor_class }}(PilBackend):
     do_rescale = True
     do_normalize = True
     do_convert_rgb = True
+
+    def __init__(self, **kwargs: Unpack[{{ cookiecutter.image_processor_class }}Kwargs]):
+        super().__init__(**kwargs)
 
     def get_number_of_image_patches(self, height: int, width: int) -> int:
         """Rows of `pixel_values` an image of this size produces: one, since every image is resized."""

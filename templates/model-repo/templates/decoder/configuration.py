@@ -21,6 +21,11 @@ class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
     """
 
     model_type = "{{ cookiecutter.text_model_type }}"
+{%- if cookiecutter.multimodal %}
+    base_config_key = "text_config"  # `from_pretrained` on the composite checkpoint reads this part of it
+{%- endif %}
+    # The RoPE base: `rope_parameters` without a `rope_theta` get this one.
+    default_theta = {{ cookiecutter.rope_theta }}
     # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`; vLLM and
     # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split
     # their inputs and all-reduce (rowwise).
@@ -79,21 +84,23 @@ class {{ cookiecutter.text_config_class }}(PreTrainedConfig):
     router_aux_loss_coef: float = {{ cookiecutter.router_aux_loss_coef }}
 {%- endif %}
 
+{%- if cookiecutter.rope_scaling_parameters or cookiecutter.sliding %}
+
     def __post_init__(self, **kwargs):
+{%- if cookiecutter.rope_scaling_parameters %}
         if self.rope_parameters is None:
-            self.rope_parameters = {{ cookiecutter.rope_parameters }}
+            self.rope_parameters = {{ cookiecutter.rope_scaling_parameters }}
+{%- endif %}
 {%- if cookiecutter.sliding %}
         if self.layer_types is None:
             self.layer_types = {{ cookiecutter.layer_types }}
 {%- endif %}
         super().__post_init__(**kwargs)
+{%- endif %}
 
     def validate_architecture(self):
-        """Part of `@strict` validation: the attention shapes must be buildable."""
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
-            )
+        """Part of `@strict` validation: the attention shapes must be buildable. `head_dim` is explicit, so the
+        hidden size need not be a multiple of the heads (q_proj maps it to `num_attention_heads * head_dim`)."""
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
                 f"num_attention_heads {self.num_attention_heads} is not divisible by num_key_value_heads"

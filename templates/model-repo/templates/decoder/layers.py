@@ -50,7 +50,6 @@ class {{ cookiecutter.class_prefix }}RotaryEmbedding(nn.Module):
         inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
         return inv_freq, 1.0
 
-    @torch.no_grad()
     @dynamic_rope_update  # "dynamic" and "longrope" recompute the frequencies for long sequences
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (B, T) positions -> (B, T, head_dim) cos/sin. Positions restart at 0 for each request the engines pack.

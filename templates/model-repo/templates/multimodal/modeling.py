@@ -17,6 +17,7 @@ How the engines use this file (read this before changing it):
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutp
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, auto_docstring, can_return_tuple
+from transformers.utils import TransformersKwargs, auto_docstring, can_return_tuple, torch_compilable_check
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
@@ -44,6 +45,40 @@ from .{{ cookiecutter.configuration_module }} import (
 
 
 {% include "decoder/layers.py" %}
+
+
+@auto_docstring(
+    custom_intro="""
+    The outputs of [`{{ cookiecutter.base_model_class }}`]: the text decoder's, and the image features written at the placeholder
+    tokens.
+    """
+)
+@dataclass
+class {{ cookiecutter.class_prefix }}ModelOutputWithPast(BaseModelOutputWithPast):
+    r"""
+    image_hidden_states (`torch.FloatTensor` of shape `(num_images, {{ cookiecutter.num_image_tokens }}, hidden_size)`, *optional*):
+        The projected image features, one row per image token, as the model wrote them at the placeholder tokens
+        (`None` without images).
+    """
+
+    image_hidden_states: torch.FloatTensor | None = None
+
+
+@auto_docstring(
+    custom_intro="""
+    The outputs of [`{{ cookiecutter.architecture }}`]: the language model's, and the image features written at the
+    placeholder tokens.
+    """
+)
+@dataclass
+class {{ cookiecutter.class_prefix }}CausalLMOutputWithPast(CausalLMOutputWithPast):
+    r"""
+    image_hidden_states (`torch.FloatTensor` of shape `(num_images, {{ cookiecutter.num_image_tokens }}, hidden_size)`, *optional*):
+        The projected image features, one row per image token, as the model wrote them at the placeholder tokens
+        (`None` without images).
+    """
+
+    image_hidden_states: torch.FloatTensor | None = None
 
 
 class {{ cookiecutter.class_prefix }}VisionEmbeddings(nn.Module):
@@ -272,14 +307,26 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         image_outputs.pooler_output = list(image_features)
         return image_outputs
 
-    def get_placeholder_mask(self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
-        """(B, T) True where an image token sits: by id, or by its embedding when only `inputs_embeds` is given."""
+    def get_placeholder_mask(
+        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, image_features: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T) True where an image token sits: by id, or by its embedding when only `inputs_embeds` is given. There
+        must be one per row of `image_features` (num_images, tokens per image, hidden)."""
         if input_ids is not None:
-            return input_ids == self.config.image_token_id
-        image_token_embedding = self.get_input_embeddings()(
-            torch.full((), self.config.image_token_id, dtype=torch.long, device=inputs_embeds.device)
+            image_mask = input_ids == self.config.image_token_id
+        else:
+            image_token_embedding = self.get_input_embeddings()(
+                torch.full((), self.config.image_token_id, dtype=torch.long, device=inputs_embeds.device)
+            )
+            image_mask = (inputs_embeds == image_token_embedding).all(-1)
+        n_image_tokens, n_image_features = image_mask.sum(), image_features.shape[0] * image_features.shape[1]
+        # A check `torch.compile` can trace (`int(n_image_tokens)` would read it back to the host: a graph break).
+        torch_compilable_check(
+            n_image_tokens == n_image_features,
+            lambda: f"Image features and image tokens do not match: {int(n_image_tokens)} image tokens in the text,"
+            f" {n_image_features} image feature rows",
         )
-        return (inputs_embeds == image_token_embedding).all(-1)
+        return image_mask
 
     @can_return_tuple  # the engines pass `return_dict=False` and take element 0
     @auto_docstring
@@ -294,7 +341,7 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
         use_cache: bool | None = None,
         past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> BaseModelOutputWithPast:
+    ) -> {{ cookiecutter.class_prefix }}ModelOutputWithPast:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(num_images, 3, {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }})`, *optional*):
             The images as [`{{ cookiecutter.processor_class }}`] returns them: one row per image, resized to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}. SGLang passes them here; vLLM writes the image features into `inputs_embeds` itself.
@@ -304,35 +351,38 @@ class {{ cookiecutter.base_model_class }}({{ cookiecutter.class_prefix }}PreTrai
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
 
         Returns:
-            [`~modeling_outputs.BaseModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call
-            it): the text decoder's `last_hidden_state`, the cache when `use_cache`, and `hidden_states` /
-            `attentions` when asked for.
+            [`{{ cookiecutter.class_prefix }}ModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call it): the
+            text decoder's `last_hidden_state`, the cache when `use_cache`, `image_hidden_states` when images are
+            given, and `hidden_states` / `attentions` when asked for.
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
+        image_hidden_states = None
         if pixel_values is not None:
             # SGLang's path (and transformers'): merge the image features here. The engine's attention metadata in
             # `kwargs` belongs to the decoder, so the vision tower does not get it.
-            image_features = torch.cat(self.get_image_features(pixel_values).pooler_output)
-            image_features = image_features.to(inputs_embeds.device, inputs_embeds.dtype)
-            image_mask = self.get_placeholder_mask(input_ids, inputs_embeds)
-            if int(image_mask.sum()) != image_features.shape[0]:
-                raise ValueError(
-                    f"Image features and image tokens do not match: {int(image_mask.sum())} image tokens in the text,"
-                    f" {image_features.shape[0]} image feature rows"
-                )
-            inputs_embeds = inputs_embeds.masked_scatter(image_mask.unsqueeze(-1), image_features)
+            image_hidden_states = torch.stack(self.get_image_features(pixel_values).pooler_output)
+            image_hidden_states = image_hidden_states.to(inputs_embeds.device, inputs_embeds.dtype)
+            image_mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_hidden_states)
+            inputs_embeds = inputs_embeds.masked_scatter(image_mask.unsqueeze(-1), image_hidden_states)
 
-        return self.language_model(
+        outputs: BaseModelOutputWithPast = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
             cache=cache if cache is not None else past_key_values,  # the name `generate()` uses before 5.24
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,  # carried on to the attention call
+        )
+        return {{ cookiecutter.class_prefix }}ModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_hidden_states=image_hidden_states,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
         )
 
 
@@ -393,7 +443,7 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
         logits_to_keep: int | torch.Tensor = 0,
         past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> CausalLMOutputWithPast:
+    ) -> {{ cookiecutter.class_prefix }}CausalLMOutputWithPast:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(num_images, 3, {{ cookiecutter.image_size }}, {{ cookiecutter.image_size }})`, *optional*):
             The images as [`{{ cookiecutter.processor_class }}`] returns them: one row per image, resized to {{ cookiecutter.image_size }}x{{ cookiecutter.image_size }}. `generate()` passes them on the first step only.
@@ -403,10 +453,11 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
 
         Returns:
-            [`~modeling_outputs.CausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss` when
-            `labels` are given, the cache when `use_cache`, and `hidden_states` / `attentions` when asked for.
+            [`{{ cookiecutter.class_prefix }}CausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss` when
+            `labels` are given, the cache when `use_cache`, `image_hidden_states` when images are given, and
+            `hidden_states` / `attentions` when asked for.
         """
-        outputs: BaseModelOutputWithPast = self.model(
+        outputs: {{ cookiecutter.class_prefix }}ModelOutputWithPast = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
             attention_mask=attention_mask,
@@ -428,11 +479,12 @@ class {{ cookiecutter.architecture }}({{ cookiecutter.class_prefix }}PreTrainedM
                 logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
             )
 
-        return CausalLMOutputWithPast(
+        return {{ cookiecutter.class_prefix }}CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+            image_hidden_states=outputs.image_hidden_states,
             **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
         )
 
