@@ -142,3 +142,92 @@ def test_classifier_bit_exact_against_bert_for_sequence_classification(repos):
     assert (a.logits - b.logits).abs().max().item() == 0.0
     assert (a.loss - b.loss).abs().item() == 0.0
     assert a.logits.std() > 0
+
+
+def _loading_info(auto, repo):
+    model, info = auto.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32, output_loading_info=True)
+    return model.eval(), {key: sorted(info[key]) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+
+
+def test_a_classifier_from_the_embedding_checkpoint_keeps_berts_pooler(repos, tmp_path):
+    """Fine-tuning starts from the embedding model: its pooler becomes the start of the classifier's head, as
+    `BertForSequenceClassification` keeps `BertModel`'s pooler; only the projection to the labels is new."""
+    from safetensors import safe_open
+
+    repo = repos["embed"]
+    ours, info = _loading_info(AutoModelForSequenceClassification, repo)
+    assert info == {
+        "missing_keys": ["classifier.out_proj.bias", "classifier.out_proj.weight"],
+        "unexpected_keys": [],
+        "mismatched_keys": [],
+    }
+    with safe_open(repo / "model.safetensors", "pt") as f:
+        assert torch.equal(ours.classifier.dense.weight, f.get_tensor("pooler.dense.weight"))
+        assert torch.equal(ours.classifier.dense.bias, f.get_tensor("pooler.dense.bias"))
+    # the reference: BERT's classifier from the same checkpoint (exactly `BertModel`'s keys), with our new projection
+    ref = BertForSequenceClassification.from_pretrained(
+        repo, config=bert_config(repo, num_labels=2), dtype=torch.float32
+    )
+    with torch.no_grad():
+        ref.classifier.weight.copy_(ours.classifier.out_proj.weight)
+        ref.classifier.bias.copy_(ours.classifier.out_proj.bias)
+    ref.eval()
+    inputs = batch(ours.config.vocab_size)
+    with torch.no_grad():
+        assert (ours(**inputs).logits - ref(**inputs).logits).abs().max().item() == 0.0
+    # saved after fine-tuning, it is a classifier checkpoint the engines load: `model.*` and `classifier.*`
+    ours.save_pretrained(tmp_path)
+    with safe_open(tmp_path / "model.safetensors", "pt") as f:
+        keys = set(f.keys())
+    assert {"classifier.dense.weight", "classifier.out_proj.weight"} <= keys
+    assert all(key.startswith(("model.", "classifier.")) for key in keys), sorted(keys)
+
+
+def test_the_embedding_model_from_the_classifier_checkpoint_has_its_pooler(repos, tmp_path):
+    """`AutoModel` on a classifier repo: BERT's pooler is the classifier's `classifier.dense`, not a fresh one."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    repo = repos["classify"]
+    ours, info = _loading_info(AutoModel, repo)
+    assert info == {
+        "missing_keys": [],
+        "unexpected_keys": ["classifier.out_proj.bias", "classifier.out_proj.weight"],
+        "mismatched_keys": [],
+    }
+    # the reference: BertModel from the same weights under BertForSequenceClassification's names
+    classifier = AutoModelForSequenceClassification.from_pretrained(repo, trust_remote_code=True, dtype=torch.float32)
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    save_file({k: v.contiguous() for k, v in bert_state(classifier).items()}, str(bert / "model.safetensors"))
+    bert_config(repo, num_labels=3).save_pretrained(bert)
+    ref = BertModel.from_pretrained(bert, dtype=torch.float32).eval()
+    inputs = batch(ours.config.vocab_size)
+    with torch.no_grad():
+        a, b = ours(**inputs), ref(**inputs)
+    assert (a.pooler_output - b.pooler_output).abs().max().item() == 0.0
+    assert a.pooler_output.std() > 0
+    # saved again, it is an embedding checkpoint: BertModel's keys
+    ours.save_pretrained(tmp_path / "again")
+    with safe_open(tmp_path / "again" / "model.safetensors", "pt") as f:
+        keys = sorted(f.keys())
+    assert keys == sorted(BertModel(bert_config(repo)).state_dict())
+
+
+def test_each_checkpoint_loads_into_its_own_class_unchanged(repos, tmp_path):
+    """The mapping only ever fills the other class: each class loads its own checkpoint as it is and saves the
+    same keys back (vLLM loads the files by these names)."""
+    from safetensors import safe_open
+
+    for task, auto in (("embed", AutoModel), ("classify", AutoModelForSequenceClassification)):
+        repo = repos[task]
+        model, info = _loading_info(auto, repo)
+        assert not any(info.values()), (task, info)
+        model.save_pretrained(tmp_path / task)
+        with (
+            safe_open(repo / "model.safetensors", "pt") as f,
+            safe_open(tmp_path / task / "model.safetensors", "pt") as g,
+        ):
+            assert sorted(f.keys()) == sorted(g.keys())
+            for key in f.keys():
+                assert torch.equal(f.get_tensor(key), g.get_tensor(key)), key

@@ -596,7 +596,8 @@ class EncoderRepoTests(RepoTests):
     @pytest.fixture(scope="class")
     @classmethod
     def classifier(cls, repo, needs_weights):
-        """The sequence classifier, from this checkpoint (an embedding checkpoint gets a freshly initialised head)."""
+        """The sequence classifier, from this checkpoint (from an embedding checkpoint: its pooler, and a freshly
+        initialised projection to the labels)."""
         import torch
         from transformers import AutoModelForSequenceClassification
 

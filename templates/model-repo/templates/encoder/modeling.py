@@ -29,6 +29,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import WeightRenaming
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
@@ -39,6 +41,40 @@ from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
 from .{{ cookiecutter.configuration_module }} import {{ cookiecutter.config_class }}
+
+
+class {{ cookiecutter.class_prefix }}PoolerRenaming(WeightRenaming):
+    """BERT's pooler under the other checkpoint's name, for loading only.
+
+    The embedding model keeps the pooler as `pooler.dense`, the classifier as `classifier.dense` (the start of the one
+    module vLLM applies after the encoder). Each class loads the other's checkpoint through this renaming, so a
+    classifier fine-tuned from the embedding model starts from its pretrained pooler, and each saves its own names:
+    the reverse of a plain renaming would save the other checkpoint's, which vLLM cannot load.
+    """
+
+    __slots__ = ()
+
+    def rename_source_key(self, source_key: str) -> tuple[str, str | None]:
+        # Registered for one class; transformers also applies it inside a larger model holding that class (the
+        # classifier's encoder), whose own names stay.
+        if self.scope_prefix is not None:
+            return source_key, None
+        return super().rename_source_key(source_key)
+
+    def reverse_transform(self) -> WeightRenaming:
+        return WeightRenaming(self._original_target_patterns, self._original_target_patterns)
+
+
+register_checkpoint_conversion_mapping(
+    "{{ cookiecutter.class_prefix }}ForSequenceClassification",
+    [{{ cookiecutter.class_prefix }}PoolerRenaming(r"^pooler\.dense\.", "classifier.dense.")],
+    overwrite=True,  # the module is imported again for every copy of the repo transformers loads
+)
+register_checkpoint_conversion_mapping(
+    "{{ cookiecutter.base_model_class }}",
+    [{{ cookiecutter.class_prefix }}PoolerRenaming(r"^classifier\.dense\.", "pooler.dense.")],
+    overwrite=True,
+)
 
 
 class {{ cookiecutter.class_prefix }}Embeddings(nn.Module):
