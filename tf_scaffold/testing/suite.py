@@ -115,7 +115,7 @@ class RepoTests:
     def tokenizer(cls, repo):
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(repo)
+        return AutoTokenizer.from_pretrained(repo, trust_remote_code=True)
 
     @pytest.fixture(scope="class")
     @classmethod
