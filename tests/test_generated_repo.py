@@ -286,6 +286,59 @@ def test_docs_read_right_when_loaded_with_trust_remote_code(every_kind):
     assert not wrong, "\n".join(wrong)
 
 
+def test_generated_tests_derive_their_prompts_from_the_tokenizer(every_kind):
+    """No list of token ids in the repo's tests: the prompts are text through the repo's own tokenizer."""
+    import ast
+
+    path = next((every_kind / "tests").glob("test_*.py"))
+    tree = ast.parse(path.read_text())
+    literals = [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.List) and len(node.elts) >= 3 and all(isinstance(e, ast.Constant) for e in node.elts)
+    ]
+    assert not literals, f"token ids written out in {path.name}: {literals}"
+    assert "AutoTokenizer.from_pretrained(" in path.read_text()
+
+
+OWN_TESTS = {
+    "text": "test_last_logits_depend_on_the_first_token",
+    "sliding": "test_last_logits_depend_on_the_first_token",
+    "multimodal": "test_image_features_fill_the_placeholders",
+    "embed": "test_pooler_output_starts_the_classifier",
+    "classify": "test_pooler_output_starts_the_classifier",
+}
+
+
+@pytest.mark.parametrize("kind", list(OWN_TESTS))
+def test_the_repos_own_tests_pass(request, kind, tmp_path):
+    """The tests written in the repo (an example of a model-specific test for each kind; the multimodal one puts an
+    image through the model) pass, and the engine prompts are sequences of the repo's tokenizer."""
+    from conftest import EVERY_KIND
+
+    repo = tmp_path / kind
+    shutil.copytree(request.getfixturevalue(EVERY_KIND[kind]), repo)
+    env = {k: v for k, v in os.environ.items() if k != "HF_MODULES_CACHE"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "-k", OWN_TESTS[kind]],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    probe = (
+        "import sys; sys.path.insert(0, 'tests'); import importlib; "
+        f"m = importlib.import_module('{next((repo / 'tests').glob('test_*.py')).stem}'); "
+        "cls = next(v for k, v in vars(m).items() if k.startswith('Test')); "
+        "print(m.TOKENIZER.batch_decode(cls.prompts))"
+    )
+    decoded = subprocess.run([sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True)
+    assert decoded.returncode == 0, decoded.stderr[-2000:]
+    assert any(word in decoded.stdout for word in ("Hello", "ncoders", "engines")), decoded.stdout
+
+
 @pytest.mark.slow
 def test_generated_tests_run_on_the_installed_harness(generated, tmp_path):
     """The repo's tests are a declaration: every harness test comes from the installed plugin, and without

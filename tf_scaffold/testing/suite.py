@@ -146,6 +146,8 @@ class RepoTests:
 class CausalLMRepoTests(RepoTests):
     """A text decoder repo: `AutoModelForCausalLM` (or the repo's head auto class) over a base model the engines build."""
 
+    # The engine prompts when a repo names none: the bos id (1) and ids of ordinary tokens (a generated repo's tests
+    # write theirs as text through the repo's tokenizer).
     prompts: list[list[int]] = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
     messages: list[dict] = [{"role": "user", "content": "Hello! How are you today?"}]
     max_tokens: int = 8
@@ -568,7 +570,8 @@ class EncoderRepoTests(RepoTests):
     holds and the engines serve."""
 
     kind = "encoder"
-    # Prompt ids ([CLS] ... [SEP]) the engines' embeddings or scores are compared with transformers' on.
+    # Prompt ids the engines' embeddings or scores are compared with transformers' on when a repo names none:
+    # [CLS] (2), ids of ordinary tokens, [SEP] (3).
     prompts: list[list[int]] = [[2, 40, 41, 42, 43, 3], [2, 300, 17, 99, 250, 60, 61, 3]]
 
     # ---- fixtures ---------------------------------------------------------------------------------------------------
