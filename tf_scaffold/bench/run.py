@@ -25,9 +25,9 @@ from pathlib import Path
 from tf_scaffold import __version__
 from tf_scaffold.bench.stats import Interval, median_interval, paired_ratios, settled
 from tf_scaffold.bench.twins import Twin, native_copy, twin_for
-from tf_scaffold.bench.worker import GENERATING_CLASSES
 from tf_scaffold.engines.run import ENGINES, VERSIONS_PROBE, _resolve_python
 from tf_scaffold.errors import ScaffoldError
+from tf_scaffold.facts import GENERATING_AUTO_CLASSES
 
 ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang"}
 START_TIMEOUT = 900  # seconds for a side to load (a compiled vLLM on 2 CPU cores takes minutes)
@@ -142,7 +142,8 @@ class Side:
 
 def side_env(settings: Settings, workdir: Path) -> dict:
     """The same cores and thread count for every side, caches in `workdir`, no network, one process per engine."""
-    from tf_scaffold.testing.harness import detect_platform, engine_env
+    from tf_scaffold.engines.machine import detect_platform
+    from tf_scaffold.engines.server import engine_env
 
     platform = detect_platform()
     env = engine_env(Path("."), platform, workdir, tp=1, offline=True)  # offline: vLLM's engine core in-process
@@ -214,7 +215,8 @@ def make_prompts(count: int, length: int, vocab_size: int, avoid: set[int], low:
     return [[rng.choice(pool) for _ in range(length)] for _ in range(count)]
 
 
-def first_difference(a: list[list[int]], b: list[list[int]]) -> str | None:
+def token_mismatch(a: list[list[int]], b: list[list[int]]) -> str | None:
+    """Where two batches of generated tokens first part (prompt, token and the next few ids of each), or None."""
     for row, (x, y) in enumerate(zip(a, b, strict=True)):
         if x != y:
             pos = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y)))
@@ -240,7 +242,7 @@ def _tokens_check(reference: dict[int, list], name: str, batch: int, tokens: lis
     if batch not in reference:
         reference[batch] = tokens
         return
-    diff = first_difference(reference[batch], tokens)
+    diff = token_mismatch(reference[batch], tokens)
     if diff:
         raise BenchError(
             f"{name} generated other tokens than {refname} at batch {batch} ({diff}): the timings would not compare "
@@ -393,9 +395,9 @@ def plan(
     if not isinstance(config, dict):
         raise ScaffoldError(f"{repo}/config.json is not a JSON object: give a model repo's folder")
     auto_map = config.get("auto_map") or {}
-    if not any(name in auto_map for name in GENERATING_CLASSES):
+    if not any(name in auto_map for name in GENERATING_AUTO_CLASSES):
         raise ScaffoldError(
-            f"{repo.name} maps neither {' nor '.join(GENERATING_CLASSES)} in config.json's auto_map: bench times text "
+            f"{repo.name} maps neither {' nor '.join(GENERATING_AUTO_CLASSES)} in config.json's auto_map: bench times text "
             "generation, which an encoder or a base model does not do"
         )
     unknown = [e for e in engines or [] if e not in ENGINES]

@@ -7,7 +7,6 @@ class, the head, the base model, the decoder, its layer class and its attention 
 from __future__ import annotations
 
 import ast
-import importlib.util
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -25,8 +24,8 @@ from tf_scaffold.conformance.repo import (
     split_target,
     type_name,
 )
-from tf_scaffold.facts import ANY_HEAD_AUTO_CLASSES as HEAD_AUTO_CLASSES  # what repos in the wild use
-from tf_scaffold.facts import ENCODER_HEAD_AUTO_CLASS as SEQUENCE_CLASSIFIER_AUTO_CLASS
+from tf_scaffold.facts import HEAD_AUTO_CLASSES, SEQUENCE_CLASSIFICATION_AUTO_CLASS
+from tf_scaffold.installed import transformers_root
 
 SOURCE_PATTERNS = ("modeling_*.py", "configuration_*.py", "processing_*.py", "image_processing_*.py")
 # Base classes of transformers past which nothing a rule reads is defined.
@@ -109,18 +108,6 @@ class ClassRef:
 
 
 # ---- the installed transformers, read as files ----------------------------------------------------------------------
-
-
-@cache
-def transformers_root() -> Path | None:
-    """The installed transformers package folder, found without importing it."""
-    try:
-        spec = importlib.util.find_spec("transformers")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @cache
@@ -876,7 +863,7 @@ class Repo:
     def classifier_head(self) -> ClassRef | None:
         """The sequence classifier of the repo: auto_map's AutoModelForSequenceClassification class, else
         architectures[0] when it is a `...ForSequenceClassification` of the repo."""
-        names = [self.auto_class(SEQUENCE_CLASSIFIER_AUTO_CLASS)]
+        names = [self.auto_class(SEQUENCE_CLASSIFICATION_AUTO_CLASS)]
         names += [a for a in self.architectures[:1] if a.endswith("ForSequenceClassification")]
         return next((ref for name in names if name and (ref := self.find(name)) is not None), None)
 

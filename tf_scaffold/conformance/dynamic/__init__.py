@@ -16,7 +16,6 @@ from pathlib import Path
 from tf_scaffold.conformance.dynamic import rules as _rules  # noqa: F401  (registers the dynamic rules)
 from tf_scaffold.conformance.dynamic.checks import (
     ATOL,
-    GENERATING_AUTO_CLASSES,
     MM_IDS,
     _check_generate,
     _check_kv_cache,
@@ -35,6 +34,7 @@ from tf_scaffold.conformance.model import Repo
 from tf_scaffold.conformance.registry import DYNAMIC, ENCODER, ERROR, INTERNAL, MULTIMODAL, RULES, TEXT, ids
 from tf_scaffold.conformance.repo import safetensors_keys
 from tf_scaffold.conformance.report import Finding
+from tf_scaffold.facts import GENERATING_AUTO_CLASSES
 
 __all__ = ["DYNAMIC_IDS", "MM_IDS", "cache_argument", "dynamic_checks", "first_difference", "generate_mismatch"]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import HEAD_AUTO_CLASSES, Repo
-from tf_scaffold.conformance.native import native_names
+from tf_scaffold.conformance.model import Repo
 from tf_scaffold.conformance.registry import DECODERS, ENCODER, ERROR, WARNING, Issue, rule
 from tf_scaffold.conformance.repo import as_dict, auto_map_target, split_target, type_name
+from tf_scaffold.facts import HEAD_AUTO_CLASSES
 from tf_scaffold.facts import MOE_CONFIG_KEYS as MOE_KEYS
+from tf_scaffold.installed import native_names
 
 # Fields the engines read from the (text) config; the first four are required to build anything.
 ENGINE_CONFIG_FIELDS = (
