@@ -139,9 +139,7 @@ def test_free_port_is_bindable():
 
 
 def test_engine_env_keeps_caches_local(tmp_path):
-    platform = machine.Platform(
-        device="cpu", dtype="float32", gpus=0, engine_env={"VLLM_CPU_KVCACHE_SPACE": "1"}
-    )
+    platform = machine.Platform(device="cpu", dtype="float32", gpus=0, engine_env={"VLLM_CPU_KVCACHE_SPACE": "1"})
     env = server.engine_env(tmp_path, platform, tmp_path)
     assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
     for key in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "HF_MODULES_CACHE"):

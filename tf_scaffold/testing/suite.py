@@ -86,7 +86,7 @@ class RepoTests:
     """What every kind of repo shares: where it is, its config and weights, the platform, and conformance."""
 
     pytestmark = DEPRECATIONS_FROM_THE_REPO
-    kind = "text"  # the conformance kind: which dynamic rules apply
+    family = "decoder"  # what `check` takes the repo for: which dynamic rules apply
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -470,7 +470,7 @@ class ImageTextToTextRepoTests(CausalLMRepoTests):
     engines. The token-count contract (`_get_num_multimodal_tokens`, `pixel_values` rows, `get_image_features` rows,
     `mm_token_type_ids`, the two ways of merging features) is checked for many image sizes by the conformance tests."""
 
-    kind = "multimodal"
+    family = "multimodal"
     # (height, width, seed): different sizes and aspect ratios, one of them smaller than the model's input.
     images: list[list[int]] = [[240, 320, 0], [900, 17, 1], [40, 50, 2]]
 
@@ -565,7 +565,7 @@ class EncoderRepoTests(RepoTests):
     `AutoModelForSequenceClassification` a classifier, and `config.architectures` says which of them the checkpoint
     holds and the engines serve."""
 
-    kind = "encoder"
+    family = "encoder"
     # Prompt ids ([CLS] ... [SEP]) the engines' embeddings or scores are compared with transformers' on.
     prompts: list[list[int]] = [[2, 40, 41, 42, 43, 3], [2, 300, 17, 99, 250, 60, 61, 3]]
 
