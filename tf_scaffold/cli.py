@@ -535,7 +535,7 @@ def bench(
 
     from tf_scaffold.bench import report
     from tf_scaffold.bench.run import Settings, plan, run_bench
-    from tf_scaffold.testing.harness import cpu_cores, detect_platform
+    from tf_scaffold.engines.machine import cpu_cores, detect_platform
 
     try:
         sizes = sorted({int(b) for b in batch_sizes.split(",") if b.strip()})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tf_scaffold import variants
 from tf_scaffold.errors import ScaffoldError, SpecError
 from tf_scaffold.spec import Spec, build_spec
 
@@ -67,7 +68,7 @@ def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewRe
     target = (output_dir / spec.names.repo_name).resolve()
     check_target(target, force)  # fail before spending seconds on torch
     files = render(spec)
-    result = NewResult(spec=spec, path=target, backup=None, files=sorted(files), warnings=spec.warnings())
+    result = NewResult(spec=spec, path=target, backup=None, files=sorted(files), warnings=variants.warnings(spec))
 
     def build(staging: Path) -> None:
         from tf_scaffold.artifacts import build_model_files, build_processor, build_tokenizer, write_answers

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from tf_scaffold import facts, variants
+from tf_scaffold import facts
 from tf_scaffold.errors import SpecError
-from tf_scaffold.known import transformers_names
+from tf_scaffold.installed import native_names
 from tf_scaffold.names import Names, normalise_name
 
 __all__ = ["DEFAULT_PRESET", "PRESETS", "EncoderSpec", "MoeSpec", "Spec", "VisionSpec", "build_spec", "normalise_name"]
@@ -371,7 +371,7 @@ class Spec(BaseModel):
             raise SpecError("--moe with --multimodal is not supported yet: generate one or the other")
         self._check_rope()
         self._check_layer_types()
-        model_types, classes = transformers_names()
+        model_types, classes = native_names()
         if self.names.model_type in model_types:
             raise SpecError(
                 f"model_type {self.names.model_type!r} already exists in transformers: vLLM and SGLang would run their"
@@ -498,13 +498,6 @@ class Spec(BaseModel):
     @property
     def resolved_head_dim(self) -> int:
         return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_heads
-
-    @property
-    def num_parameters(self) -> int:
-        return variants.num_parameters(self)
-
-    def warnings(self) -> list[str]:
-        return variants.warnings(self)
 
     def answers(self) -> dict[str, Any]:
         """The user's answers as a flat table (no derived values): what `--spec` reads back."""
