@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tf_scaffold"
 LAYERS = {
     "foundation": ({"__init__", "errors", "facts", "versions", "installed", "record"}, set()),
     "answers": ({"names", "spec", "variants"}, {"foundation"}),
-    "generator": ({"render", "write", "artifacts", "update", "commands"}, {"foundation", "answers"}),
+    "generator": ({"render", "reflow", "write", "artifacts", "update", "commands"}, {"foundation", "answers"}),
     "checker": ({"conformance"}, {"foundation"}),
     "engines": ({"engines"}, {"foundation"}),
     "harness": ({"testing"}, {"foundation", "checker", "engines"}),
