@@ -19,14 +19,18 @@ from transformers import PreTrainedConfig
 from transformers.utils import auto_docstring
 
 
-@auto_docstring(checkpoint="your-org/acme-encoder")
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    checkpoint="your-org/acme-encoder",
+    custom_intro="""
+    Configuration of a [`AcmeEncoderModel`] and its [`AcmeEncoderForSequenceClassification`]: a BERT-class
+    bidirectional encoder (absolute position embeddings, token type embeddings, post-LayerNorm layers, GELU MLP). With
+    the same values in a `BertConfig`, `BertModel` computes the same hidden states from the same weights.
+    """,
+)
 @strict
 class AcmeEncoderConfig(PreTrainedConfig):
     r"""
-    Configuration of a [`AcmeEncoderModel`]: a BERT-class bidirectional encoder (absolute position
-    embeddings, token type embeddings, post-LayerNorm layers, GELU MLP).
-    With the same values in a `BertConfig`, `BertModel` computes the same hidden states from the same weights.
-
     pooling_type (`str`, *optional*, defaults to `"CLS"`):
         How SGLang pools `last_hidden_state` into one embedding per sequence ("CLS" or "LAST"; SGLang reads no other).
         vLLM and sentence-transformers read `modules.json` and `1_Pooling/config.json` instead: keep them in agreement.

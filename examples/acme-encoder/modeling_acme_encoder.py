@@ -16,24 +16,22 @@
 
 vLLM and SGLang serve it through their Transformers backend. How they use this file (read this before changing it):
 
-- They import `AcmeEncoderModel` through `auto_map["AutoModel"]`, build it with
-  `AutoModel.from_config(config)` on the meta device and call it as
-  `model(input_ids=..., position_ids=..., use_cache=False, return_dict=False, **kwargs)`, every request of a batch
-  packed into one row with its positions restarting at 0. Positions come from `position_ids`, token types are never
-  passed (they default to 0 here), masking is done by the engine's attention function, and `**kwargs` carries the
-  engine's attention metadata down to the attention call.
+- They import `AcmeEncoderModel` through `auto_map["AutoModel"]`, build it with `AutoModel.from_config(config)` on the
+  meta device and call it as `model(input_ids=..., position_ids=..., use_cache=False, return_dict=False, **kwargs)`,
+  every request of a batch packed into one row with its positions restarting at 0. Positions come from `position_ids`,
+  token types are never passed (they default to 0 here), masking is done by the engine's attention function, and
+  `**kwargs` carries the engine's attention metadata down to the attention call.
 - `is_causal = False` on the attention modules is how both engines know this is an encoder: vLLM then uses its
   encoder-only attention, SGLang its non-causal attention. Without it they would run causal attention. (SGLang 0.5.23
   builds that attention as cross-attention and fails at the first request: nothing in this file can change that.)
-- vLLM reads `AcmeEncoderSelfAttention.forward` with `ast`: it must make exactly one call through a
-  local variable assigned from `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, with `scaling=self.scaling`.
-- Embeddings: the engines pool `last_hidden_state` themselves, vLLM as `modules.json` and `1_Pooling/config.json`
-  say, SGLang as `config.pooling_type` and `config.normalize` say. The pooler of `AcmeEncoderModel`
-  is never applied there.
-- Classification: vLLM builds `AcmeEncoderForSequenceClassification` on the meta device, takes
-  its `classifier` module and applies it to the pooled first token, shaped `(num_sequences, 1, hidden_size)`. So the
-  whole computation after the encoder lives in `classifier`, which reads the first position of what it is given, and
-  the encoder inside the classifier has no pooler (vLLM drops a base model's pooler when the classifier's is None).
+- vLLM reads `AcmeEncoderSelfAttention.forward` with `ast`: it must make exactly one call through a local variable
+  assigned from `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, with `scaling=self.scaling`.
+- Embeddings: the engines pool `last_hidden_state` themselves, vLLM as `modules.json` and `1_Pooling/config.json` say,
+  SGLang as `config.pooling_type` and `config.normalize` say. The pooler of `AcmeEncoderModel` is never applied there.
+- Classification: vLLM builds `AcmeEncoderForSequenceClassification` on the meta device, takes its `classifier` module
+  and applies it to the pooled first token, shaped `(num_sequences, 1, hidden_size)`. So the whole computation after
+  the encoder lives in `classifier`, which reads the first position of what it is given, and the encoder inside the
+  classifier has no pooler (vLLM drops a base model's pooler when the classifier's is None).
 """
 
 from collections.abc import Callable
@@ -41,6 +39,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import WeightRenaming
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
@@ -51,6 +51,40 @@ from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_acme_encoder import AcmeEncoderConfig
+
+
+class AcmeEncoderPoolerRenaming(WeightRenaming):
+    """BERT's pooler under the other checkpoint's name, for loading only.
+
+    The embedding model keeps the pooler as `pooler.dense`, the classifier as `classifier.dense` (the start of the one
+    module vLLM applies after the encoder). Each class loads the other's checkpoint through this renaming, so a
+    classifier fine-tuned from the embedding model starts from its pretrained pooler, and each saves its own names: the
+    reverse of a plain renaming would save the other checkpoint's, which vLLM cannot load.
+    """
+
+    __slots__ = ()
+
+    def rename_source_key(self, source_key: str) -> tuple[str, str | None]:
+        # Registered for one class; transformers also applies it inside a larger model holding that class (the
+        # classifier's encoder), whose own names stay.
+        if self.scope_prefix is not None:
+            return source_key, None
+        return super().rename_source_key(source_key)
+
+    def reverse_transform(self) -> WeightRenaming:
+        return WeightRenaming(self._original_target_patterns, self._original_target_patterns)
+
+
+register_checkpoint_conversion_mapping(
+    "AcmeEncoderForSequenceClassification",
+    [AcmeEncoderPoolerRenaming(r"^pooler\.dense\.", "classifier.dense.")],
+    overwrite=True,  # the module is imported again for every copy of the repo transformers loads
+)
+register_checkpoint_conversion_mapping(
+    "AcmeEncoderModel",
+    [AcmeEncoderPoolerRenaming(r"^classifier\.dense\.", "pooler.dense.")],
+    overwrite=True,
+)
 
 
 class AcmeEncoderEmbeddings(nn.Module):
@@ -276,7 +310,12 @@ class AcmeEncoderPreTrainedModel(PreTrainedModel):
     }
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The bare AcmeEncoder encoder (BERT-class bidirectional encoder, served as an embedding model), outputting hidden
+    states and BERT's pooler output: the embedding model vLLM and SGLang build and pool themselves.
+    """
+)
 class AcmeEncoderModel(AcmeEncoderPreTrainedModel):
     def __init__(self, config: AcmeEncoderConfig, add_pooling_layer: bool = True):
         r"""
@@ -308,6 +347,12 @@ class AcmeEncoderModel(AcmeEncoderPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling:
+        r"""
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`], or a tuple with `return_dict=False` (how the engines call
+            it): `last_hidden_state`, BERT's `pooler_output` (the dense and tanh of the first token; None without the
+            pooler), and `hidden_states` / `attentions` when asked for.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
 
@@ -350,7 +395,8 @@ class AcmeEncoderClassificationHead(nn.Module):
 
 @auto_docstring(
     custom_intro="""
-    The encoder with a sequence classification (or regression) head on its first token.
+    [`AcmeEncoderModel`] with a sequence classification (or regression) head on its first token: BERT's pooler and the
+    projection to the labels, together in `classifier`, the one module vLLM applies after the encoder.
     """
 )
 class AcmeEncoderForSequenceClassification(AcmeEncoderPreTrainedModel):
@@ -377,9 +423,13 @@ class AcmeEncoderForSequenceClassification(AcmeEncoderPreTrainedModel):
     ) -> SequenceClassifierOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Labels for computing the sequence classification/regression loss. Indices should be in
-            `[0, ..., config.num_labels - 1]`. If `config.num_labels == 1` a regression loss is computed (mean-square
-            loss); if `config.num_labels > 1` a classification loss is computed (cross-entropy).
+            Labels for computing the sequence classification/regression loss. Indices should be in `[0, ...,
+            config.num_labels - 1]`. If `config.num_labels == 1` a regression loss is computed (mean-square loss); if
+            `config.num_labels > 1` a classification loss is computed (cross-entropy).
+
+        Returns:
+            [`~modeling_outputs.SequenceClassifierOutput`], or a tuple with `return_dict=False`: `logits`, `loss` when
+            `labels` are given, and `hidden_states` / `attentions` when asked for.
         """
         outputs = self.model(
             input_ids,

@@ -20,16 +20,19 @@ from transformers.modeling_rope_utils import RopeParameters
 from transformers.utils import auto_docstring
 
 
-@auto_docstring(checkpoint="your-org/acme-lm")
-@strict
-class AcmeLmConfig(PreTrainedConfig):
-    r"""
-    Configuration of a [`AcmeLmModel`]: a Llama-class decoder
-    (RMSNorm, RoPE, grouped-query attention, gated SiLU MLP).
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    checkpoint="your-org/acme-lm",
+    custom_intro="""
+    Configuration of a [`AcmeLmModel`]: a Llama-class decoder (RMSNorm, RoPE, grouped-query attention, gated SiLU MLP).
 
     Every field vLLM and SGLang read is declared here with its value: transformers v5 no longer defaults
     `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
-
+    """,
+)
+@strict
+class AcmeLmConfig(PreTrainedConfig):
+    r"""
     ```python
     >>> from transformers import AutoConfig
 
@@ -38,6 +41,8 @@ class AcmeLmConfig(PreTrainedConfig):
     """
 
     model_type = "acme_lm"
+    # The RoPE base: `rope_parameters` without a `rope_theta` get this one.
+    default_theta = 10000.0
     # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`; vLLM and
     # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split
     # their inputs and all-reduce (rowwise).
@@ -77,17 +82,9 @@ class AcmeLmConfig(PreTrainedConfig):
     eos_token_id: int | list[int] | None = 2
     tie_word_embeddings: bool = True
 
-    def __post_init__(self, **kwargs):
-        if self.rope_parameters is None:
-            self.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
-        super().__post_init__(**kwargs)
-
     def validate_architecture(self):
-        """Part of `@strict` validation: the attention shapes must be buildable."""
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
-            )
+        """Part of `@strict` validation: the attention shapes must be buildable. `head_dim` is explicit, so the hidden
+        size need not be a multiple of the heads (q_proj maps it to `num_attention_heads * head_dim`)."""
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
                 f"num_attention_heads {self.num_attention_heads} is not divisible by num_key_value_heads"

@@ -16,14 +16,14 @@
 
 vLLM and SGLang serve it through their Transformers backend. How they use this file (read this before changing it):
 
-- They import `AcmeLmModel` through `auto_map["AutoModel"]` and build it with
-  `AutoModel.from_config(config)` on the meta device. `AcmeLmForCausalLM` never runs inside an engine:
-  it adds its own LM head. All customisation therefore lives in the base model.
+- They import `AcmeLmModel` through `auto_map["AutoModel"]` and build it with `AutoModel.from_config(config)` on the
+  meta device. `AcmeLmForCausalLM` never runs inside an engine: it adds its own LM head. All customisation therefore
+  lives in the base model.
 - They call the base model as `model(input_ids=..., position_ids=..., use_cache=False, return_dict=False, **kwargs)`
   with every request of a batch packed into one row. Positions come from `position_ids`, masking is done by the
   engine's attention function, and `**kwargs` carries the engine's attention metadata down to the attention call.
-- vLLM reads `AcmeLmAttention.forward` with `ast`: it must make exactly one call through a
-  local variable assigned from `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, with `scaling=self.scaling`.
+- vLLM reads `AcmeLmAttention.forward` with `ast`: it must make exactly one call through a local variable assigned from
+  `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, with `scaling=self.scaling`.
 """
 
 from collections.abc import Callable
@@ -102,7 +102,6 @@ class AcmeLmRotaryEmbedding(nn.Module):
         inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
         return inv_freq, 1.0
 
-    @torch.no_grad()
     @dynamic_rope_update  # "dynamic" and "longrope" recompute the frequencies for long sequences
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (B, T) positions -> (B, T, head_dim) cos/sin. Positions restart at 0 for each request the engines pack.
@@ -254,7 +253,9 @@ class AcmeLmDecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
         cache: Cache | None = None,
+        use_cache: bool | None = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
@@ -263,7 +264,11 @@ class AcmeLmDecoderLayer(GradientCheckpointingLayer):
             hidden_states=hidden_states,
             position_embeddings=position_embeddings,
             attention_mask=attention_mask,
+            # Both reach the attention function, as in transformers' own decoders: its flash attention finds the
+            # sequences packed into one row (padding-free training) by where `position_ids` restart.
+            position_ids=position_ids,
             cache=cache,
+            use_cache=use_cache,
             **kwargs,  # carried on to the attention call
         )
         hidden_states = residual + hidden_states
@@ -294,7 +299,12 @@ class AcmeLmPreTrainedModel(PreTrainedModel):
     }
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The bare AcmeLm decoder (Llama-class decoder), outputting hidden states without a head: the model vLLM and SGLang
+    build and serve with their own head.
+    """
+)
 class AcmeLmModel(AcmeLmPreTrainedModel):
     # The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`).
 
@@ -333,6 +343,10 @@ class AcmeLmModel(AcmeLmPreTrainedModel):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call
+            it): `last_hidden_state`, the cache when `use_cache`, and `hidden_states` / `attentions` when asked for.
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
@@ -370,7 +384,9 @@ class AcmeLmModel(AcmeLmPreTrainedModel):
                 hidden_states,
                 position_embeddings=position_embeddings,
                 attention_mask=causal_mask,
+                position_ids=position_ids,
                 cache=cache,
+                use_cache=use_cache,
                 **kwargs,
             )
 
@@ -378,7 +394,12 @@ class AcmeLmModel(AcmeLmPreTrainedModel):
         return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_NAME: cache})
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    [`AcmeLmModel`] with a language modeling head, for transformers users (`generate()`, training). The engines never
+    run this class: they add their own head to the base model.
+    """
+)
 class AcmeLmForCausalLM(AcmeLmPreTrainedModel, GenerationMixin):
     # Base model + LM head, for transformers users. The engines use their own head and never run this class, so it
     # must hold nothing but `model` and `lm_head`.
@@ -416,6 +437,10 @@ class AcmeLmForCausalLM(AcmeLmPreTrainedModel, GenerationMixin):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`~modeling_outputs.CausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss` when
+            `labels` are given, the cache when `use_cache`, and `hidden_states` / `attentions` when asked for.
         """
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,

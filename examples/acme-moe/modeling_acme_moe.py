@@ -16,17 +16,17 @@
 
 vLLM and SGLang serve it through their Transformers backend. How they use this file (read this before changing it):
 
-- They import `AcmeMoeModel` through `auto_map["AutoModel"]` and build it with
-  `AutoModel.from_config(config)` on the meta device. `AcmeMoeForCausalLM` never runs inside an engine:
-  it adds its own LM head. All customisation therefore lives in the base model.
+- They import `AcmeMoeModel` through `auto_map["AutoModel"]` and build it with `AutoModel.from_config(config)` on the
+  meta device. `AcmeMoeForCausalLM` never runs inside an engine: it adds its own LM head. All customisation therefore
+  lives in the base model.
 - They call the base model as `model(input_ids=..., position_ids=..., use_cache=False, return_dict=False, **kwargs)`
   with every request of a batch packed into one row. Positions come from `position_ids`, masking is done by the
   engine's attention function, and `**kwargs` carries the engine's attention metadata down to the attention call.
-- vLLM reads `AcmeMoeAttention.forward` with `ast`: it must make exactly one call through a
-  local variable assigned from `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, with `scaling=self.scaling`.
+- vLLM reads `AcmeMoeAttention.forward` with `ast`: it must make exactly one call through a local variable assigned
+  from `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, with `scaling=self.scaling`.
 - They replace every `experts` module (3-D `gate_up_proj` / `down_proj`) with their fused MoE kernel, configured from
-  `num_experts`, `num_experts_per_tok`, `moe_intermediate_size` and `norm_topk_prob`, and route with the same
-  softmax top-k as `AcmeMoeTopKRouter`.
+  `num_experts`, `num_experts_per_tok`, `moe_intermediate_size` and `norm_topk_prob`, and route with the same softmax
+  top-k as `AcmeMoeTopKRouter`.
 """
 
 from collections.abc import Callable
@@ -132,7 +132,6 @@ class AcmeMoeRotaryEmbedding(nn.Module):
         inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
         return inv_freq, 1.0
 
-    @torch.no_grad()
     @dynamic_rope_update  # "dynamic" and "longrope" recompute the frequencies for long sequences
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (B, T) positions -> (B, T, head_dim) cos/sin. Positions restart at 0 for each request the engines pack.
@@ -361,7 +360,9 @@ class AcmeMoeDecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
         cache: Cache | None = None,
+        use_cache: bool | None = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
@@ -370,7 +371,11 @@ class AcmeMoeDecoderLayer(GradientCheckpointingLayer):
             hidden_states=hidden_states,
             position_embeddings=position_embeddings,
             attention_mask=attention_mask,
+            # Both reach the attention function, as in transformers' own decoders: its flash attention finds the
+            # sequences packed into one row (padding-free training) by where `position_ids` restart.
+            position_ids=position_ids,
             cache=cache,
+            use_cache=use_cache,
             **kwargs,  # carried on to the attention call
         )
         hidden_states = residual + hidden_states
@@ -412,7 +417,12 @@ class AcmeMoePreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=std)
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The bare AcmeMoe decoder (mixture-of-experts decoder in Qwen3-MoE's design with per-head q/k RMSNorm), outputting
+    hidden states without a head: the model vLLM and SGLang build and serve with their own head.
+    """
+)
 class AcmeMoeModel(AcmeMoePreTrainedModel):
     # The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`).
 
@@ -451,6 +461,11 @@ class AcmeMoeModel(AcmeMoePreTrainedModel):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`~modeling_outputs.MoeModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call
+            it): `last_hidden_state`, the cache when `use_cache`, `router_logits` when `output_router_logits`, and
+            `hidden_states` / `attentions` when asked for.
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
@@ -488,7 +503,9 @@ class AcmeMoeModel(AcmeMoePreTrainedModel):
                 hidden_states,
                 position_embeddings=position_embeddings,
                 attention_mask=causal_mask,
+                position_ids=position_ids,
                 cache=cache,
+                use_cache=use_cache,
                 **kwargs,
             )
 
@@ -541,7 +558,12 @@ def load_balancing_loss_func(
     return overall_loss * num_experts
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    [`AcmeMoeModel`] with a language modeling head, for transformers users (`generate()`, training). The engines never
+    run this class: they add their own head to the base model.
+    """
+)
 class AcmeMoeForCausalLM(AcmeMoePreTrainedModel, GenerationMixin):
     # Base model + LM head, for transformers users. The engines use their own head and never run this class, so it
     # must hold nothing but `model` and `lm_head`.
@@ -582,10 +604,15 @@ class AcmeMoeForCausalLM(AcmeMoePreTrainedModel, GenerationMixin):
         cache (`Cache`, *optional*):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         output_router_logits (`bool`, *optional*):
-            Whether to return every layer's router logits and the auxiliary load-balancing loss (added to `loss`,
-            times `config.router_aux_loss_coef`, when `labels` are given).
+            Whether to return every layer's router logits and the auxiliary load-balancing loss (added to `loss`, times
+            `config.router_aux_loss_coef`, when `labels` are given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`~modeling_outputs.MoeCausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss` when
+            `labels` are given, `aux_loss` and `router_logits` when `output_router_logits`, the cache when `use_cache`,
+            and `hidden_states` / `attentions` when asked for.
         """
         output_router_logits = (
             output_router_logits if output_router_logits is not None else self.config.output_router_logits

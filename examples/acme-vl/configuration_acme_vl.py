@@ -12,8 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""AcmeVl configuration: a vision-language model made of a text decoder, a ViT vision tower and a
-projector between them."""
+"""AcmeVl configuration: a vision-language model made of a text decoder, a ViT vision tower and a projector between
+them."""
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
@@ -21,16 +21,20 @@ from transformers.modeling_rope_utils import RopeParameters
 from transformers.utils import auto_docstring
 
 
-@auto_docstring(checkpoint="your-org/acme-vl")
-@strict
-class AcmeVlTextConfig(PreTrainedConfig):
-    r"""
-    Configuration of a [`AcmeVlTextModel`]: a Llama-class decoder
-    (RMSNorm, RoPE, grouped-query attention, gated SiLU MLP).
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    checkpoint="your-org/acme-vl",
+    custom_intro="""
+    Configuration of a [`AcmeVlTextModel`]: a Llama-class decoder (RMSNorm, RoPE, grouped-query attention, gated SiLU
+    MLP).
 
     Every field vLLM and SGLang read is declared here with its value: transformers v5 no longer defaults
     `pad_token_id`, `bos_token_id`, `eos_token_id`, `tie_word_embeddings` or `head_dim` for you.
-
+    """,
+)
+@strict
+class AcmeVlTextConfig(PreTrainedConfig):
+    r"""
     ```python
     >>> from transformers import AutoConfig
 
@@ -39,6 +43,9 @@ class AcmeVlTextConfig(PreTrainedConfig):
     """
 
     model_type = "acme_vl_text"
+    base_config_key = "text_config"  # `from_pretrained` on the composite checkpoint reads this part of it
+    # The RoPE base: `rope_parameters` without a `rope_theta` get this one.
+    default_theta = 10000.0
     # Tensor-parallel plan, keys relative to the base model. transformers applies it with `tp_plan="auto"`; vLLM and
     # SGLang read it to shard the Linear layers: q/k/v and gate/up split their outputs (colwise), o and down split
     # their inputs and all-reduce (rowwise).
@@ -78,17 +85,9 @@ class AcmeVlTextConfig(PreTrainedConfig):
     eos_token_id: int | list[int] | None = 2
     tie_word_embeddings: bool = True
 
-    def __post_init__(self, **kwargs):
-        if self.rope_parameters is None:
-            self.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
-        super().__post_init__(**kwargs)
-
     def validate_architecture(self):
-        """Part of `@strict` validation: the attention shapes must be buildable."""
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
-            )
+        """Part of `@strict` validation: the attention shapes must be buildable. `head_dim` is explicit, so the hidden
+        size need not be a multiple of the heads (q_proj maps it to `num_attention_heads * head_dim`)."""
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
                 f"num_attention_heads {self.num_attention_heads} is not divisible by num_key_value_heads"
@@ -96,13 +95,16 @@ class AcmeVlTextConfig(PreTrainedConfig):
             )
 
 
-@auto_docstring(checkpoint="your-org/acme-vl")
+@auto_docstring(
+    checkpoint="your-org/acme-vl",
+    custom_intro="""
+    Configuration of a [`AcmeVlVisionModel`]: a ViT that cuts an `image_size` x `image_size` image into `patch_size`
+    patches and encodes them with bidirectional attention. Each patch becomes one image token.
+    """,
+)
 @strict
 class AcmeVlVisionConfig(PreTrainedConfig):
     r"""
-    Configuration of a [`AcmeVlVisionModel`]: a ViT that cuts an `image_size` x `image_size` image
-    into `patch_size` patches and encodes them with bidirectional attention. Each patch becomes one image token.
-
     num_channels (`int`, *optional*, defaults to 3):
         Colour channels of the input images.
     image_size (`int`, *optional*, defaults to 64):
@@ -151,14 +153,21 @@ class AcmeVlVisionConfig(PreTrainedConfig):
         return (self.image_size // self.patch_size) ** 2
 
 
-@auto_docstring(checkpoint="your-org/acme-vl")
+@auto_docstring(
+    checkpoint="your-org/acme-vl",
+    custom_intro="""
+    Configuration of a [`AcmeVlForConditionalGeneration`]: the decoder's (`text_config`), the vision tower's
+    (`vision_config`) and the image placeholder. vLLM and SGLang read the decoder's fields from `text_config` (through
+    `get_text_config()`), and a nested config is how vLLM tells a multimodal model from a text-only one.
+    """,
+)
 @strict
 class AcmeVlConfig(PreTrainedConfig):
     r"""
-    Configuration of a [`AcmeVlForConditionalGeneration`]. vLLM and SGLang read the decoder's fields from
-    `text_config` (through `get_text_config()`), and a nested config is how vLLM tells a multimodal model from a
-    text-only one.
-
+    text_config (`dict` or [`AcmeVlTextConfig`], *optional*):
+        The text decoder's configuration (its defaults when not given).
+    vision_config (`dict` or [`AcmeVlVisionConfig`], *optional*):
+        The vision tower's configuration (its defaults when not given).
     image_token_id (`int`, *optional*, defaults to 4):
         The placeholder token the processor repeats once per image token; the model writes image features there.
 

@@ -12,23 +12,35 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""AcmeVl image processor: pillow and NumPy only (no torchvision), so it runs wherever
-transformers does, the CPU build of vLLM included."""
+"""AcmeVl image processor: pillow and NumPy only (no torchvision), so it runs wherever transformers does, the CPU build
+of vLLM included."""
 
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import PILImageResampling
+from transformers.processing_utils import ImagesKwargs, Unpack
 from transformers.utils import auto_docstring
 
 
-@auto_docstring
-class AcmeVlImageProcessor(PilBackend):
+class AcmeVlImageProcessorKwargs(ImagesKwargs, total=False):
     r"""
-    Resizes every image to 64x64, rescales to [0, 1] and normalises
-    with mean and std 0.5. Each image gives one `pixel_values` row of shape (3, 64,
-    64), whatever its size: the vision tower's patch grid, and so the number of image tokens,
-    is the same for every image.
+    patch_size (`int`, *optional*, defaults to 16):
+        Side, in pixels, of the vision tower's patches: each image becomes one image token per patch.
     """
 
+    patch_size: int
+
+
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    custom_intro="""
+    The image processor of [`AcmeVlProcessor`]: resizes every image to 64x64, rescales to [0, 1] and normalises with
+    mean and std 0.5. Each image gives one `pixel_values` row of shape (3, 64, 64), whatever its size: the vision
+    tower's patch grid, and so the number of image tokens, is the same for every image.
+    """
+)
+class AcmeVlImageProcessor(PilBackend):
+    # Every value the processor runs with is a valid kwarg, so `save_pretrained` writes it to processor_config.json.
+    valid_kwargs = AcmeVlImageProcessorKwargs
     model_input_names = ["pixel_values"]
     resample = PILImageResampling.BICUBIC
     image_mean = [0.5, 0.5, 0.5]
@@ -40,6 +52,9 @@ class AcmeVlImageProcessor(PilBackend):
     do_rescale = True
     do_normalize = True
     do_convert_rgb = True
+
+    def __init__(self, **kwargs: Unpack[AcmeVlImageProcessorKwargs]):
+        super().__init__(**kwargs)
 
     def get_number_of_image_patches(self, height: int, width: int) -> int:
         """Rows of `pixel_values` an image of this size produces: one, since every image is resized."""

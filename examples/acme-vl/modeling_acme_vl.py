@@ -16,20 +16,21 @@
 
 How the engines use this file (read this before changing it):
 
-- They import `AcmeVlModel` through `auto_map["AutoModel"]` and build it with
-  `AutoModel.from_config(config)` on the meta device. `AcmeVlForConditionalGeneration` never runs inside an
-  engine: it adds its own LM head. All customisation therefore lives in the base model.
+- They import `AcmeVlModel` through `auto_map["AutoModel"]` and build it with `AutoModel.from_config(config)` on the
+  meta device. `AcmeVlForConditionalGeneration` never runs inside an engine: it adds its own LM head. All customisation
+  therefore lives in the base model.
 - vLLM encodes images itself: it calls `get_image_features(pixel_values)`, splits `pooler_output` into one entry per
-  image and writes them into `inputs_embeds` at the placeholder tokens, then calls the base model with
-  `inputs_embeds`. SGLang instead passes `pixel_values` to the base model's `forward`, which merges them itself.
+  image and writes them into `inputs_embeds` at the placeholder tokens, then calls the base model with `inputs_embeds`.
+  SGLang instead passes `pixel_values` to the base model's `forward`, which merges them itself.
 - The decoder is called with every request of a batch packed into one row, `position_ids` given, and `**kwargs`
-  carrying the engine's attention metadata down to `AcmeVlAttention`, whose `forward` vLLM reads
-  with `ast` (exactly one call through `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, `scaling=self.scaling`).
+  carrying the engine's attention metadata down to `AcmeVlAttention`, whose `forward` vLLM reads with `ast` (exactly
+  one call through `ALL_ATTENTION_FUNCTIONS.get_interface(...)`, `scaling=self.scaling`).
 - vLLM routes to its paged attention only the modules whose `self.config` is the text config; the vision tower's
   attention keeps the transformers implementation (sdpa or eager).
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -42,7 +43,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutp
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, auto_docstring, can_return_tuple
+from transformers.utils import TransformersKwargs, auto_docstring, can_return_tuple, torch_compilable_check
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
@@ -109,7 +110,6 @@ class AcmeVlRotaryEmbedding(nn.Module):
         inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
         return inv_freq, 1.0
 
-    @torch.no_grad()
     @dynamic_rope_update  # "dynamic" and "longrope" recompute the frequencies for long sequences
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (B, T) positions -> (B, T, head_dim) cos/sin. Positions restart at 0 for each request the engines pack.
@@ -261,7 +261,9 @@ class AcmeVlDecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
         cache: Cache | None = None,
+        use_cache: bool | None = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         residual = hidden_states
@@ -270,7 +272,11 @@ class AcmeVlDecoderLayer(GradientCheckpointingLayer):
             hidden_states=hidden_states,
             position_embeddings=position_embeddings,
             attention_mask=attention_mask,
+            # Both reach the attention function, as in transformers' own decoders: its flash attention finds the
+            # sequences packed into one row (padding-free training) by where `position_ids` restart.
+            position_ids=position_ids,
             cache=cache,
+            use_cache=use_cache,
             **kwargs,  # carried on to the attention call
         )
         hidden_states = residual + hidden_states
@@ -279,6 +285,39 @@ class AcmeVlDecoderLayer(GradientCheckpointingLayer):
         hidden_states = self.post_attention_layernorm(hidden_states)
         hidden_states = self.mlp(hidden_states)
         return residual + hidden_states
+
+
+@auto_docstring(
+    custom_intro="""
+    The outputs of [`AcmeVlModel`]: the text decoder's, and the image features written at the placeholder tokens.
+    """
+)
+@dataclass
+class AcmeVlModelOutputWithPast(BaseModelOutputWithPast):
+    r"""
+    image_hidden_states (`torch.FloatTensor` of shape `(num_images, 16, hidden_size)`, *optional*):
+        The projected image features, one row per image token, as the model wrote them at the placeholder tokens
+        (`None` without images).
+    """
+
+    image_hidden_states: torch.FloatTensor | None = None
+
+
+@auto_docstring(
+    custom_intro="""
+    The outputs of [`AcmeVlForConditionalGeneration`]: the language model's, and the image features written at the
+    placeholder tokens.
+    """
+)
+@dataclass
+class AcmeVlCausalLMOutputWithPast(CausalLMOutputWithPast):
+    r"""
+    image_hidden_states (`torch.FloatTensor` of shape `(num_images, 16, hidden_size)`, *optional*):
+        The projected image features, one row per image token, as the model wrote them at the placeholder tokens
+        (`None` without images).
+    """
+
+    image_hidden_states: torch.FloatTensor | None = None
 
 
 class AcmeVlVisionEmbeddings(nn.Module):
@@ -419,7 +458,12 @@ class AcmeVlPreTrainedModel(PreTrainedModel):
     }
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The text decoder of [`AcmeVlForConditionalGeneration`] (its `language_model`): a Llama-class decoder, outputting
+    hidden states without a head.
+    """
+)
 class AcmeVlTextModel(AcmeVlPreTrainedModel):
     # The text decoder (`language_model`). Its attention modules hold the text config, which is how vLLM picks them
     # for its paged attention.
@@ -460,6 +504,10 @@ class AcmeVlTextModel(AcmeVlPreTrainedModel):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call
+            it): `last_hidden_state`, the cache when `use_cache`, and `hidden_states` / `attentions` when asked for.
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
@@ -497,7 +545,9 @@ class AcmeVlTextModel(AcmeVlPreTrainedModel):
                 hidden_states,
                 position_embeddings=position_embeddings,
                 attention_mask=causal_mask,
+                position_ids=position_ids,
                 cache=cache,
+                use_cache=use_cache,
                 **kwargs,
             )
 
@@ -505,7 +555,12 @@ class AcmeVlTextModel(AcmeVlPreTrainedModel):
         return BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_NAME: cache})
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The vision tower of [`AcmeVlForConditionalGeneration`]: a ViT that turns each image into one feature per 16x16
+    patch (16 per image).
+    """
+)
 class AcmeVlVisionModel(AcmeVlPreTrainedModel):
     # The vision tower: (N, C, H, W) pixels -> (N, patches, vision hidden) features.
     config: AcmeVlVisionConfig
@@ -525,13 +580,26 @@ class AcmeVlVisionModel(AcmeVlPreTrainedModel):
     @capture_outputs(tie_last_hidden_states=False)  # the last hidden state is the one before `post_layernorm`
     @auto_docstring
     def forward(self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BaseModelOutputWithPooling:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, 64, 64)`):
+            The images as [`AcmeVlProcessor`] returns them: one row per image, resized to 64x64.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`]: `last_hidden_state` (after the final LayerNorm, one row
+            per patch), and `hidden_states` / `attentions` when asked for.
+        """
         hidden_states = self.embeddings(pixel_values)
         for layer in self.layers:
             hidden_states = layer(hidden_states, attention_mask=None, **kwargs)  # one image per row: nothing to mask
         return BaseModelOutputWithPooling(last_hidden_state=self.post_layernorm(hidden_states))
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    The vision tower, the projector and the text decoder of [`AcmeVlForConditionalGeneration`], without a language
+    modeling head: the model vLLM and SGLang build and serve with their own head.
+    """
+)
 class AcmeVlModel(AcmeVlPreTrainedModel):
     # The base model: the only class vLLM and SGLang instantiate (`auto_map["AutoModel"]`). The attribute names are
     # part of the contract: transformers' `get_decoder()` and vLLM find the decoder as `language_model` (vLLM applies
@@ -556,21 +624,42 @@ class AcmeVlModel(AcmeVlPreTrainedModel):
     def get_image_features(
         self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
     ) -> BaseModelOutputWithPooling:
-        # Encode and project images. `pooler_output` holds one (patches, text hidden) tensor per image: vLLM takes
-        # those rows as the embeddings of that image's placeholder tokens.
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, 64, 64)`):
+            The images as [`AcmeVlProcessor`] returns them: one row per image, resized to 64x64.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`]: the vision tower's outputs, with `pooler_output` holding
+            one `(patches, text hidden size)` tensor per image, the projected features of its placeholder tokens.
+        """
+        # vLLM takes the rows of each `pooler_output` tensor as the embeddings of that image's placeholder tokens.
         image_outputs = self.vision_tower(pixel_values, **kwargs)
         image_features = self.multi_modal_projector(image_outputs.last_hidden_state)  # (N, patches, text hidden)
         image_outputs.pooler_output = list(image_features)
         return image_outputs
 
-    def get_placeholder_mask(self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
-        """(B, T) True where an image token sits: by id, or by its embedding when only `inputs_embeds` is given."""
+    def get_placeholder_mask(
+        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, image_features: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T) True where an image token sits: by id, or by its embedding when only `inputs_embeds` is given. There
+        must be one per row of `image_features` (num_images, tokens per image, hidden)."""
         if input_ids is not None:
-            return input_ids == self.config.image_token_id
-        image_token_embedding = self.get_input_embeddings()(
-            torch.full((), self.config.image_token_id, dtype=torch.long, device=inputs_embeds.device)
+            image_mask = input_ids == self.config.image_token_id
+        else:
+            image_token_embedding = self.get_input_embeddings()(
+                torch.full((), self.config.image_token_id, dtype=torch.long, device=inputs_embeds.device)
+            )
+            image_mask = (inputs_embeds == image_token_embedding).all(-1)
+        n_image_tokens, n_image_features = image_mask.sum(), image_features.shape[0] * image_features.shape[1]
+        # A check `torch.compile` can trace (`int(n_image_tokens)` would read it back to the host: a graph break).
+        torch_compilable_check(
+            n_image_tokens == n_image_features,
+            lambda: (
+                f"Image features and image tokens do not match: {int(n_image_tokens)} image tokens in the text,"
+                f" {n_image_features} image feature rows"
+            ),
         )
-        return (inputs_embeds == image_token_embedding).all(-1)
+        return image_mask
 
     @can_return_tuple  # the engines pass `return_dict=False` and take element 0
     @auto_docstring
@@ -585,32 +674,36 @@ class AcmeVlModel(AcmeVlPreTrainedModel):
         use_cache: bool | None = None,
         past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> BaseModelOutputWithPast:
+    ) -> AcmeVlModelOutputWithPast:
         r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, 64, 64)`, *optional*):
+            The images as [`AcmeVlProcessor`] returns them: one row per image, resized to 64x64. SGLang passes them
+            here; vLLM writes the image features into `inputs_embeds` itself.
         cache (`Cache`, *optional*):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`AcmeVlModelOutputWithPast`], or a tuple with `return_dict=False` (how the engines call it): the text
+            decoder's `last_hidden_state`, the cache when `use_cache`, `image_hidden_states` when images are given, and
+            `hidden_states` / `attentions` when asked for.
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
+        image_hidden_states = None
         if pixel_values is not None:
             # SGLang's path (and transformers'): merge the image features here. The engine's attention metadata in
             # `kwargs` belongs to the decoder, so the vision tower does not get it.
-            image_features = torch.cat(self.get_image_features(pixel_values).pooler_output)
-            image_features = image_features.to(inputs_embeds.device, inputs_embeds.dtype)
-            image_mask = self.get_placeholder_mask(input_ids, inputs_embeds)
-            if int(image_mask.sum()) != image_features.shape[0]:
-                raise ValueError(
-                    f"Image features and image tokens do not match: {int(image_mask.sum())} image tokens in the text,"
-                    f" {image_features.shape[0]} image feature rows"
-                )
-            inputs_embeds = inputs_embeds.masked_scatter(image_mask.unsqueeze(-1), image_features)
+            image_hidden_states = torch.stack(self.get_image_features(pixel_values).pooler_output)
+            image_hidden_states = image_hidden_states.to(inputs_embeds.device, inputs_embeds.dtype)
+            image_mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_hidden_states)
+            inputs_embeds = inputs_embeds.masked_scatter(image_mask.unsqueeze(-1), image_hidden_states)
 
-        return self.language_model(
+        outputs: BaseModelOutputWithPast = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
             cache=cache if cache is not None else past_key_values,  # the name `generate()` uses before 5.24
@@ -618,9 +711,21 @@ class AcmeVlModel(AcmeVlPreTrainedModel):
             use_cache=use_cache,
             **kwargs,  # carried on to the attention call
         )
+        return AcmeVlModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_hidden_states=image_hidden_states,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
+        )
 
 
-@auto_docstring
+@auto_docstring(
+    custom_intro="""
+    [`AcmeVlModel`] with a language modeling head: text generation from text and images, for transformers users
+    (`generate()`, training). The engines never run this class: they add their own head to the base model.
+    """
+)
 class AcmeVlForConditionalGeneration(AcmeVlPreTrainedModel, GenerationMixin):
     # Base model + LM head, for transformers users. The engines use their own head and never run this class, so it
     # must hold nothing but `model` and `lm_head`.
@@ -640,6 +745,13 @@ class AcmeVlForConditionalGeneration(AcmeVlPreTrainedModel, GenerationMixin):
     def get_image_features(
         self, pixel_values: torch.FloatTensor, **kwargs: Unpack[TransformersKwargs]
     ) -> BaseModelOutputWithPooling:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, 64, 64)`):
+            The images as [`AcmeVlProcessor`] returns them: one row per image, resized to 64x64.
+
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`]: the base model's [`AcmeVlModel.get_image_features`].
+        """
         return self.model.get_image_features(pixel_values, **kwargs)
 
     def prepare_inputs_for_generation(self, *args, pixel_values=None, is_first_iteration=False, **kwargs):
@@ -664,14 +776,22 @@ class AcmeVlForConditionalGeneration(AcmeVlPreTrainedModel, GenerationMixin):
         logits_to_keep: int | torch.Tensor = 0,
         past_key_values: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> CausalLMOutputWithPast:
+    ) -> AcmeVlCausalLMOutputWithPast:
         r"""
+        pixel_values (`torch.FloatTensor` of shape `(num_images, 3, 64, 64)`, *optional*):
+            The images as [`AcmeVlProcessor`] returns them: one row per image, resized to 64x64. `generate()` passes
+            them on the first step only.
         cache (`Cache`, *optional*):
             The KV cache of earlier steps, updated in place (`DynamicCache` when `use_cache` and none is given).
         past_key_values (`Cache`, *optional*):
             The KV cache under its name before transformers 5.24, which `generate()` of those releases passes.
+
+        Returns:
+            [`AcmeVlCausalLMOutputWithPast`], or a tuple with `return_dict=False`: `logits`, `loss` when `labels` are
+            given, the cache when `use_cache`, `image_hidden_states` when images are given, and `hidden_states` /
+            `attentions` when asked for.
         """
-        outputs: BaseModelOutputWithPast = self.model(
+        outputs: AcmeVlModelOutputWithPast = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
             attention_mask=attention_mask,
@@ -693,11 +813,12 @@ class AcmeVlForConditionalGeneration(AcmeVlPreTrainedModel, GenerationMixin):
                 logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
             )
 
-        return CausalLMOutputWithPast(
+        return AcmeVlCausalLMOutputWithPast(
             loss=loss,
             logits=logits,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+            image_hidden_states=outputs.image_hidden_states,
             **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
         )
 

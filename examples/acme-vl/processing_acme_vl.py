@@ -16,36 +16,45 @@
 
 The engines depend on three things here:
 
-- `replace_image_token`: the generic `ProcessorMixin.__call__` expands each `<|image|>` in the
-  text into the tokens it returns, and reports where (vLLM asks with `return_text_replacement_offsets=True` to find
-  each image's placeholders in the prompt).
-- `_get_num_multimodal_tokens`: vLLM asks how many tokens and `pixel_values` rows an image of a given size takes
-  before it has the image (and with 10000x10000 when it profiles memory). Without it vLLM fails with
-  "object has no attribute '_get_num_multimodal_tokens'".
-- `image_token` / `image_token_id`: the placeholder the model's `forward` looks for, and what `mm_token_type_ids`
-  marks when asked for with `return_mm_token_type_ids=True`.
+- `replace_image_token`: the generic `ProcessorMixin.__call__` expands each `<|image|>` in the text into the tokens it
+  returns, and reports where (vLLM asks with `return_text_replacement_offsets=True` to find each image's placeholders
+  in the prompt).
+- `_get_num_multimodal_tokens`: vLLM asks how many tokens and `pixel_values` rows an image of a given size takes before
+  it has the image (and with 10000x10000 when it profiles memory). Without it vLLM fails with "object has no attribute
+  '_get_num_multimodal_tokens'".
+- `image_token` / `image_token_id`: the placeholder the model's `forward` looks for, and what `mm_token_type_ids` marks
+  when asked for with `return_mm_token_type_ids=True`.
 """
 
 from transformers.processing_utils import MultiModalData, ProcessorMixin
 from transformers.utils import auto_docstring
 
 
-@auto_docstring
-class AcmeVlProcessor(ProcessorMixin):
-    r"""
-    Turns text with `<|image|>` placeholders and images into `input_ids`, `attention_mask` and
-    `pixel_values`: each placeholder becomes 16 image tokens, one per patch.
+# transformers names its own models in their docs from their folder: Hub code gives its intro itself.
+@auto_docstring(
+    custom_intro="""
+    The processor of [`AcmeVlForConditionalGeneration`]: turns text with `<|image|>` placeholders and images into
+    `input_ids`, `attention_mask` and `pixel_values`, each placeholder becoming 16 image tokens, one per patch.
 
     ```python
     >>> from PIL import Image
     >>> from transformers import AutoProcessor
 
-    >>> processor = AutoProcessor.from_pretrained("path/to/acme-vl", trust_remote_code=True)
+    >>> processor = AutoProcessor.from_pretrained("your-org/acme-vl", trust_remote_code=True)
     >>> inputs = processor(text="<|image|>What is this?", images=Image.new("RGB", (320, 240)))
     ```
     """
-
+)
+class AcmeVlProcessor(ProcessorMixin):
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        r"""
+        image_processor ([`AcmeVlImageProcessor`]):
+            Resizes and normalises the images into `pixel_values`.
+        tokenizer ([`PreTrainedTokenizerFast`]):
+            The repo's tokenizer, which holds the `<|image|>` placeholder as a special token.
+        chat_template (`str`, *optional*):
+            A Jinja template that turns a list of chat messages (text and `{"type": "image"}` parts) into a prompt.
+        """
         self.image_token = "<|image|>"
         self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token) if tokenizer is not None else None
         super().__init__(image_processor, tokenizer, chat_template=chat_template)
