@@ -79,3 +79,12 @@ def test_the_closing_quotes_move_down_when_the_last_line_is_full():
     out = reflow_python(source)
     compile(out, "x.py", "exec")
     assert all(len(line) <= 119 for line in out.splitlines())
+
+
+def test_a_code_span_is_never_broken():
+    text = (
+        "word " * 20 + "`[0, ..., config.num_labels - 1]` and `model(input_ids=..., position_ids=...)` " + "word " * 20
+    )
+    out = reflow_markdown(text.strip() + "\n")
+    for span in ("`[0, ..., config.num_labels - 1]`", "`model(input_ids=..., position_ids=...)`"):
+        assert any(span in line for line in out.splitlines()), out  # whole, on one line

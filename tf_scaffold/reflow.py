@@ -43,6 +43,18 @@ def _fill(words: list[str], first_prefix: str, prefix: str, width: int) -> list[
     return lines
 
 
+def _code_spans_whole(words: list[str]) -> list[str]:
+    """The words, with each `code span` that holds spaces joined into one word, so that no line break falls inside it
+    (unchanged when a span does not close)."""
+    out: list[str] = []
+    for word in words:
+        if out and out[-1].count("`") % 2:
+            out[-1] += " " + word
+        else:
+            out.append(word)
+    return words if out and out[-1].count("`") % 2 else out
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
@@ -80,7 +92,7 @@ def reflow_lines(lines: list[str], verbatim: list[bool], width: int = WIDTH, han
             words += nxt.split()
             line = nxt
             j += 1
-        out += _fill(words, first_prefix, prefix, width)
+        out += _fill(_code_spans_whole(words), first_prefix, prefix, width)
         i = j
     return out
 
