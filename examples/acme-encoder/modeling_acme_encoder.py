@@ -423,9 +423,9 @@ class AcmeEncoderForSequenceClassification(AcmeEncoderPreTrainedModel):
     ) -> SequenceClassifierOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Labels for computing the sequence classification/regression loss. Indices should be in `[0, ...,
-            config.num_labels - 1]`. If `config.num_labels == 1` a regression loss is computed (mean-square loss); if
-            `config.num_labels > 1` a classification loss is computed (cross-entropy).
+            Labels for computing the sequence classification/regression loss. Indices should be in
+            `[0, ..., config.num_labels - 1]`. If `config.num_labels == 1` a regression loss is computed (mean-square
+            loss); if `config.num_labels > 1` a classification loss is computed (cross-entropy).
 
         Returns:
             [`~modeling_outputs.SequenceClassifierOutput`], or a tuple with `return_dict=False`: `logits`, `loss` when
