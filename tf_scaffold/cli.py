@@ -165,7 +165,7 @@ def new(
     """Generate a backend-ready text decoder (or, with --multimodal, a vision-language model; with --arch encoder, an
     embedding model or classifier) as a Hugging Face custom-code repo."""
     from tf_scaffold import commands
-    from tf_scaffold.spec import DEFAULT_PRESET, PRESETS
+    from tf_scaffold.spec import DEFAULT_PRESET, PRESETS, rope_scaling_answer
 
     try:
         answers: dict[str, Any] = commands.read_spec_file(spec_file) if spec_file else {}
@@ -181,7 +181,7 @@ def new(
             vocab_size=vocab_size,
             max_position_embeddings=max_position_embeddings,
             rope_theta=rope_theta,
-            rope_scaling=commands.rope_scaling_answer(
+            rope_scaling=rope_scaling_answer(
                 rope_scaling, rope_factor, rope_original_max_position_embeddings, rope_parameters
             ),
             tie_word_embeddings=tie_word_embeddings,

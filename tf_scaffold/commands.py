@@ -38,26 +38,6 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def rope_scaling_answer(
-    rope_type: str | None, factor: float | None, original: int | None, extra_json: str | None
-) -> dict[str, Any] | None:
-    """The `rope_scaling` answer from `new`'s RoPE options (None when none was given). Raises SpecError."""
-    scaling: dict[str, Any] = {}
-    if extra_json is not None:
-        try:
-            scaling = json.loads(extra_json)
-        except json.JSONDecodeError as err:
-            raise SpecError(f"--rope-parameters is not valid JSON: {err}") from None
-        if not isinstance(scaling, dict):
-            raise SpecError("--rope-parameters must be a JSON object, e.g. '{\"factor\": 4}'")
-    for key, value in (("rope_type", rope_type), ("factor", factor), ("original_max_position_embeddings", original)):
-        if value is not None:
-            scaling[key] = value
-    if scaling and "rope_type" not in scaling:
-        raise SpecError("RoPE scaling options need a type: add --rope-scaling linear|dynamic|yarn|longrope|llama3")
-    return scaling or None
-
-
 def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewResult:
     """Validate the answers, render the templates and write a complete repo to output_dir/<repo name>."""
     from tf_scaffold.render import render
