@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import click
 import typer
+import typer.core
 import typer.rich_utils
 
 from tf_scaffold import __version__
-from tf_scaffold.errors import ScaffoldError
+from tf_scaffold.errors import ExitCode, ScaffoldError
+from tf_scaffold.spec.choices import ARCHES, ENCODER_TASKS, POOLING_MODES, PRESET_NAMES, ROPE_SCALINGS
 from tf_scaffold.versions import SGLANG, TORCH_CPU, VLLM_CPU
 
 app = typer.Typer(
@@ -27,24 +30,72 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
+# ---- how errors and help look ----------------------------------------------------------------------------------------
 
-def _usage_error_line(err: click.ClickException) -> None:
-    """Usage errors found while parsing (an unknown option, a bad value, a name that reads as an option) as one line,
-    like every other error of the tool, instead of typer's boxed usage screen."""
+
+def _usage_error_line(err: Exception) -> None:
+    """Usage errors found while parsing (an unknown option or command, a bad value, a name that reads as an option)
+    as one line, like every other error of the tool, instead of typer's boxed usage screen."""
     if err.__class__.__name__ == "NoArgsIsHelpError":  # `tf-scaffold` alone: the help has been printed
         return
     ctx = getattr(err, "ctx", None)
-    hint = f" (`{ctx.command_path} --help` lists the options)" if ctx is not None else ""
-    typer.secho(f"error: {err.format_message()}{hint}", fg=typer.colors.RED, err=True)
+    hint = ""
+    if ctx is not None:
+        # a group's errors are about its commands (`tf-scaffold nwe`), except an option it does not have
+        lists = (
+            "commands"
+            if hasattr(ctx.command, "commands") and "option" not in type(err).__name__.lower()
+            else "options"
+        )
+        hint = f" (`{ctx.command_path} --help` lists the {lists})"
+    message = err.format_message().replace("Value error, ", "")  # typer's prefix to a bad choice
+    typer.secho(f"error: {message}{hint}", fg=typer.colors.RED, err=True)
 
 
 # typer hands every click error to this function when rich is installed (typer.core._main)
 typer.rich_utils.rich_format_error = _usage_error_line
 
+_display_type_rich = typer.core.TyperOption.display_type_rich
 
-def _fail(message: str, code: int = 2) -> None:
+
+def _no_type_for_flags(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value: the help shows no `<bool>` beside it (typer's rich help shows one for every flag)."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _no_type_for_flags
+
+
+def _fail(message: str, code: int = ExitCode.USAGE) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+    raise typer.Exit(int(code))
+
+
+def _command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`app.command` (or a sub-app's) whose function's ScaffoldErrors become one red line and their exit code."""
+    register = kwargs.pop("app", app).command(*args, **kwargs)
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def run(*a: Any, **kw: Any) -> Any:
+            try:
+                return func(*a, **kw)
+            except ScaffoldError as err:
+                _fail(str(err), err.exit_code)
+
+        return register(run)
+
+    return decorate
+
+
+def _epilog(examples: list[str], codes: dict[ExitCode, str]) -> str:
+    """A command's examples and what its exit codes mean."""
+    exits = ", ".join(f"{int(code)} {what}" for code, what in codes.items())
+    return "\n\n".join(["**Examples**", *examples, f"**Exit codes**: {exits}."])
+
+
+_USAGE = "usage error (bad option, not a model repo)"
+_INTERRUPTED = "interrupted"
 
 
 def _version(value: bool) -> None:
@@ -66,199 +117,194 @@ def _interactive(no_input: bool) -> bool:
     return not no_input and sys.stdin.isatty() and not os.environ.get("CI")
 
 
-@app.command(
-    epilog=(
-        "**Examples**\n\n"
-        "`tf-scaffold new acme-lm` (tiny random model in ./acme-lm)\n\n"
-        "`tf-scaffold new acme-lm --preset llama-3.2-1b -o models` (1B shape, config and code only)\n\n"
-        "`tf-scaffold new acme-lm --hidden-size 256 --num-heads 4 --num-kv-heads 2 --seed 7`\n\n"
-        "`tf-scaffold new acme-lm --rope-scaling llama3 --rope-factor 8 --rope-original-max-position-embeddings 8192`\n\n"
-        "`tf-scaffold new acme-lm --spec acme-lm/.tf-scaffold.json --force` (regenerate from saved answers)\n\n"
-        "`tf-scaffold new acme-vl --multimodal` (vision-language model with its processor)\n\n"
-        "`tf-scaffold new acme-moe --moe --num-experts 8 --num-experts-per-tok 2` (Qwen3-MoE design)\n\n"
-        "`tf-scaffold new acme-lm --qk-norm --attention-bias --sliding-window 512 --layer-types sliding,full`\n\n"
-        "`tf-scaffold new acme-vl --multimodal --image-size 224 --patch-size 14 --vision-hidden-size 256`\n\n"
-        "`tf-scaffold new acme-encoder --arch encoder` (BERT-class embedding model, CLS pooling, normalised)\n\n"
-        "`tf-scaffold new acme-classifier --arch encoder --task classify --num-labels 3` (sequence classifier)"
-    )
+# ---- new -------------------------------------------------------------------------------------------------------------
+
+Preset = Literal[PRESET_NAMES]
+RopeScaling = Literal[ROPE_SCALINGS]
+Arch = Literal[ARCHES]
+Task = Literal[ENCODER_TASKS]
+Pooling = Literal[POOLING_MODES]
+
+SHAPE, ATTENTION, ROPE = "Shape", "Attention", "RoPE"
+MOE, VISION, ENCODER = (
+    "Mixture of experts (with --moe)",
+    "Vision tower (with --multimodal)",
+    "Encoder (with --arch encoder)",
+)
+OUTPUT = "Output"
+
+# new's parameters that are not answers of the Spec: where and how the repo is written
+_NEW_CONTROLS = ("output_dir", "force", "spec_file", "no_input")
+# the options that make the one `rope_scaling` answer
+_ROPE_OPTIONS = ("rope_scaling", "rope_factor", "rope_original_max_position_embeddings", "rope_parameters")
+
+
+def _answer(help: str, panel: str, *decls: str) -> Any:
+    """An option of `new` that is an answer: None when not given (then the --spec file, else the preset, decides)."""
+    return typer.Option(None, *decls, help=help, rich_help_panel=panel, show_default=False)
+
+
+class _NewCommand(typer.core.TyperCommand):
+    """`new`: `--help` in the Output panel rather than a panel of its own."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.rich_help_panel = OUTPUT
+        return option
+
+
+def given_answers(params: dict[str, Any]) -> dict[str, Any]:
+    """The answers given as options of `new` (its parsed parameters, None for those not given)."""
+    from tf_scaffold.spec.rope import rope_scaling_answer
+
+    given = {k: v for k, v in params.items() if k not in (*_NEW_CONTROLS, *_ROPE_OPTIONS)}
+    given["rope_scaling"] = rope_scaling_answer(*(params.get(k) for k in _ROPE_OPTIONS))
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@_command(
+    cls=_NewCommand,
+    epilog=_epilog(
+        [
+            "`tf-scaffold new acme-lm` (tiny random model in ./acme-lm)",
+            "`tf-scaffold new acme-lm --preset llama-3.2-1b -o models` (1B shape, config and code only)",
+            "`tf-scaffold new acme-lm --hidden-size 256 --num-heads 4 --num-kv-heads 2 --seed 7`",
+            "`tf-scaffold new acme-lm --rope-scaling llama3 --rope-factor 8 --rope-original-max-position-embeddings 8192`",
+            "`tf-scaffold new acme-lm --spec acme-lm/.tf-scaffold.json --force` (regenerate from saved answers)",
+            "`tf-scaffold new acme-vl --multimodal` (vision-language model with its processor)",
+            "`tf-scaffold new acme-moe --moe --num-experts 8 --num-experts-per-tok 2` (Qwen3-MoE design)",
+            "`tf-scaffold new acme-lm --qk-norm --attention-bias --sliding-window 512 --layer-types sliding,full`",
+            "`tf-scaffold new acme-vl --multimodal --image-size 224 --patch-size 14 --vision-hidden-size 256`",
+            "`tf-scaffold new acme-encoder --arch encoder` (BERT-class embedding model, CLS pooling, normalised)",
+            "`tf-scaffold new acme-classifier --arch encoder --task classify --num-labels 3` (sequence classifier)",
+        ],
+        {
+            ExitCode.OK: "created",
+            ExitCode.USAGE: "bad answers or an existing folder (nothing written)",
+            ExitCode.INTERRUPTED: "interrupted (nothing written)",
+        },
+    ),
 )
 def new(
+    ctx: typer.Context,
     name: str = typer.Argument(
         None, help="Model name, e.g. `acme-lm` (folder acme-lm, classes AcmeLm*).", show_default=False
     ),
-    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Folder to create the repo in."),
-    preset: str = typer.Option(None, help="Sizes to start from: tiny (default), small (~100M), llama-3.2-1b."),
-    hidden_size: int = typer.Option(None, help="Width of the residual stream."),
-    num_layers: int = typer.Option(None, help="Number of decoder layers."),
-    num_heads: int = typer.Option(None, help="Query heads per layer."),
-    num_kv_heads: int = typer.Option(None, help="Key/value heads per layer (grouped-query attention)."),
-    head_dim: int = typer.Option(None, help="Size of each head (default hidden-size / num-heads)."),
-    intermediate_size: int = typer.Option(None, help="Width of the gated MLP."),
-    vocab_size: int = typer.Option(None, help="Embedding rows (the generated tokenizer uses at most this many)."),
-    max_position_embeddings: int = typer.Option(None, help="Longest sequence the model is configured for."),
-    rope_theta: float = typer.Option(None, help="RoPE base frequency."),
-    rope_scaling: str = typer.Option(
-        None, help="RoPE scaling type: default, linear, dynamic, yarn, longrope or llama3 (transformers' own)."
+    # shape
+    preset: Preset = _answer(
+        "Sizes to start from: tiny (default), small (~100M), llama-3.2-1b (decoder only).", SHAPE
     ),
-    rope_factor: float = typer.Option(None, help="RoPE scaling factor (linear, dynamic, yarn, longrope, llama3)."),
-    rope_original_max_position_embeddings: int = typer.Option(
-        None, help="Context the RoPE scaling extends (yarn, longrope, llama3)."
+    hidden_size: int = _answer("Width of the residual stream.", SHAPE),
+    num_layers: int = _answer("Number of decoder (or encoder) layers.", SHAPE),
+    num_heads: int = _answer("Query heads per layer.", SHAPE),
+    num_kv_heads: int = _answer("Key/value heads per layer (grouped-query attention).", SHAPE),
+    head_dim: int = _answer("Size of each head (default hidden-size / num-heads).", SHAPE),
+    intermediate_size: int = _answer("Width of the gated MLP.", SHAPE),
+    vocab_size: int = _answer("Embedding rows (the generated tokenizer uses at most this many).", SHAPE),
+    max_position_embeddings: int = _answer("Longest sequence the model is configured for.", SHAPE),
+    tie_word_embeddings: bool = _answer(
+        "Share the LM head with the input embeddings.", SHAPE, "--tie-word-embeddings/--no-tie-word-embeddings"
     ),
-    rope_parameters: str = typer.Option(
+    # attention
+    qk_norm: bool = _answer(
+        "Per-head RMSNorm of queries and keys (Qwen3; on by default with --moe).", ATTENTION, "--qk-norm/--no-qk-norm"
+    ),
+    attention_bias: bool = _answer(
+        "Biases on the q/k/v projections (Qwen2).", ATTENTION, "--attention-bias/--no-attention-bias"
+    ),
+    sliding_window: int = _answer("Sliding-window attention: tokens each sliding layer sees.", ATTENTION),
+    layer_types: str = _answer(
+        "Attention of each layer, a pattern repeated over the layers: `sliding`, `sliding,full`, ...", ATTENTION
+    ),
+    # rope
+    rope_theta: float = _answer("RoPE base frequency.", ROPE),
+    rope_scaling: RopeScaling = typer.Option(
         None,
-        help='Further RoPE scaling keys as JSON, e.g. \'{"low_freq_factor": 1, "high_freq_factor": 4}\' or longrope\'s'
+        metavar="<type>",  # the six names would squeeze the option names out of the panel
+        help=f"RoPE scaling type, transformers' own: {', '.join(ROPE_SCALINGS)}.",
+        rich_help_panel=ROPE,
+        show_default=False,
+    ),
+    rope_factor: float = _answer("RoPE scaling factor (linear, dynamic, yarn, longrope, llama3).", ROPE),
+    rope_original_max_position_embeddings: int = _answer(
+        "Context the RoPE scaling extends (yarn, longrope, llama3).", ROPE
+    ),
+    rope_parameters: str = _answer(
+        'Further RoPE scaling keys as JSON, e.g. \'{"low_freq_factor": 1, "high_freq_factor": 4}\' or longrope\'s'
         " short_factor/long_factor lists.",
+        ROPE,
     ),
-    tie_word_embeddings: bool = typer.Option(
-        None, "--tie-word-embeddings/--no-tie-word-embeddings", help="Share the LM head with the input embeddings."
+    # mixture of experts
+    moe: bool = _answer(
+        "Mixture of experts in every layer (Qwen3-MoE's design: routed, packed experts).", MOE, "--moe/--dense"
     ),
-    seed: int = typer.Option(None, help="Seed of the random weights (same seed, same bytes)."),
-    hub_id: str = typer.Option(None, help="Hub repo id (org/name) the docstrings and model card load from."),
-    weights: bool = typer.Option(
-        None, "--weights/--no-weights", help="Write random weights (default: yes, except for llama-3.2-1b)."
+    num_experts: int = _answer("Experts per layer (8).", MOE),
+    num_experts_per_tok: int = _answer("Experts each token is routed to, top-k (2).", MOE),
+    moe_intermediate_size: int = _answer("Width of each expert's MLP (intermediate-size / 2).", MOE),
+    norm_topk_prob: bool = _answer(
+        "Renormalise the top-k routing weights (yes).", MOE, "--norm-topk-prob/--no-norm-topk-prob"
     ),
-    multimodal: bool = typer.Option(
-        None, "--multimodal/--text-only", help="Add a ViT vision tower, a projector and an image processor."
+    # vision
+    multimodal: bool = _answer(
+        "Add a ViT vision tower, a projector and an image processor.", VISION, "--multimodal/--text-only"
     ),
-    image_size: int = typer.Option(None, help="[multimodal] Side of the square image the vision tower sees (64)."),
-    patch_size: int = typer.Option(None, help="[multimodal] Side of a patch; one image token per patch (16)."),
-    vision_hidden_size: int = typer.Option(None, help="[multimodal] Width of the vision tower (64)."),
-    vision_num_layers: int = typer.Option(None, help="[multimodal] Encoder layers of the vision tower (2)."),
-    vision_num_heads: int = typer.Option(None, help="[multimodal] Attention heads of the vision tower (2)."),
-    moe: bool = typer.Option(
-        None, "--moe/--dense", help="Mixture of experts in every layer (Qwen3-MoE's design: routed, packed experts)."
+    image_size: int = _answer("Side of the square image the vision tower sees (64).", VISION),
+    patch_size: int = _answer("Side of a patch; one image token per patch (16).", VISION),
+    vision_hidden_size: int = _answer("Width of the vision tower (64).", VISION),
+    vision_num_layers: int = _answer("Encoder layers of the vision tower (2).", VISION),
+    vision_num_heads: int = _answer("Attention heads of the vision tower (2).", VISION),
+    # encoder
+    arch: Arch = _answer(
+        "decoder (default: a causal LM) or encoder (a BERT-class encoder for embeddings and classification).", ENCODER
     ),
-    num_experts: int = typer.Option(None, help="[moe] Experts per layer (8)."),
-    num_experts_per_tok: int = typer.Option(None, help="[moe] Experts each token is routed to, top-k (2)."),
-    moe_intermediate_size: int = typer.Option(None, help="[moe] Width of each expert's MLP (intermediate-size / 2)."),
-    norm_topk_prob: bool = typer.Option(
-        None, "--norm-topk-prob/--no-norm-topk-prob", help="[moe] Renormalise the top-k routing weights (yes)."
+    task: Task = _answer(
+        "What the checkpoint serves: embed (the base model, default) or classify (the classifier).", ENCODER
     ),
-    qk_norm: bool = typer.Option(
-        None, "--qk-norm/--no-qk-norm", help="Per-head RMSNorm of queries and keys (Qwen3; on by default with --moe)."
+    pooling: Pooling = _answer("Embedding pooling: cls (default) or mean.", ENCODER),
+    normalize: bool = _answer("L2-normalise the pooled embeddings (yes).", ENCODER, "--normalize/--no-normalize"),
+    num_labels: int = _answer("Labels of the classifier, with --task classify (2).", ENCODER),
+    type_vocab_size: int = _answer("Token types (segments), 0 for none (2).", ENCODER),
+    # output
+    output_dir: Path = typer.Option(
+        Path("."), "--output-dir", "-o", help="Folder to create the repo in.", rich_help_panel=OUTPUT
     ),
-    attention_bias: bool = typer.Option(
-        None, "--attention-bias/--no-attention-bias", help="Biases on the q/k/v projections (Qwen2)."
+    weights: bool = _answer(
+        "Write random weights (default: yes, except for llama-3.2-1b).", OUTPUT, "--weights/--no-weights"
     ),
-    sliding_window: int = typer.Option(None, help="Sliding-window attention: tokens each sliding layer sees."),
-    layer_types: str = typer.Option(
-        None, help="Attention of each layer, a pattern repeated over the layers: `sliding`, `sliding,full`, ..."
+    seed: int = _answer("Seed of the random weights (same seed, same bytes).", OUTPUT),
+    hub_id: str = _answer("Hub repo id (org/name) the docstrings and model card load from.", OUTPUT),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Replace an existing folder (it is kept as `NAME.bak-<time>`).",
+        rich_help_panel=OUTPUT,
     ),
-    arch: str = typer.Option(
-        None,
-        help="decoder (default: a causal LM) or encoder (a BERT-class encoder for embeddings and classification).",
+    spec_file: Path = typer.Option(
+        None, "--spec", help="JSON/TOML answers file; options given here override it.", rich_help_panel=OUTPUT
     ),
-    task: str = typer.Option(
-        None,
-        help="[encoder] What the checkpoint serves: embed (the base model, default) or classify (the classifier).",
+    no_input: bool = typer.Option(
+        False, "--no-input", help="Never prompt; use defaults for missing answers.", rich_help_panel=OUTPUT
     ),
-    pooling: str = typer.Option(None, help="[encoder] Embedding pooling: cls (default) or mean."),
-    normalize: bool = typer.Option(
-        None, "--normalize/--no-normalize", help="[encoder] L2-normalise the pooled embeddings (yes)."
-    ),
-    num_labels: int = typer.Option(None, help="[encoder] Labels of the classifier (2)."),
-    type_vocab_size: int = typer.Option(None, help="[encoder] Token types (segments), 0 for none (2)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing folder (it is kept as NAME.bak-<time>)."),
-    spec_file: Path = typer.Option(None, "--spec", help="JSON/TOML answers file; options given here override it."),
-    no_input: bool = typer.Option(False, "--no-input", help="Never prompt; use defaults for missing answers."),
 ) -> None:
     """Generate a backend-ready text decoder (or, with --multimodal, a vision-language model; with --arch encoder, an
     embedding model or classifier) as a Hugging Face custom-code repo."""
     from tf_scaffold import commands
-    from tf_scaffold.spec import DEFAULT_PRESET, PRESETS, rope_scaling_answer
+    from tf_scaffold.spec.presets import DEFAULT_PRESET
 
-    try:
-        answers: dict[str, Any] = commands.read_spec_file(spec_file) if spec_file else {}
-        given = dict(
-            name=name,
-            preset=preset,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            num_kv_heads=num_kv_heads,
-            head_dim=head_dim,
-            intermediate_size=intermediate_size,
-            vocab_size=vocab_size,
-            max_position_embeddings=max_position_embeddings,
-            rope_theta=rope_theta,
-            rope_scaling=rope_scaling_answer(
-                rope_scaling, rope_factor, rope_original_max_position_embeddings, rope_parameters
-            ),
-            tie_word_embeddings=tie_word_embeddings,
-            seed=seed,
-            hub_id=hub_id,
-            weights=weights,
-            multimodal=multimodal,
-            image_size=image_size,
-            patch_size=patch_size,
-            vision_hidden_size=vision_hidden_size,
-            vision_num_layers=vision_num_layers,
-            vision_num_heads=vision_num_heads,
-            moe=moe,
-            num_experts=num_experts,
-            num_experts_per_tok=num_experts_per_tok,
-            moe_intermediate_size=moe_intermediate_size,
-            norm_topk_prob=norm_topk_prob,
-            qk_norm=qk_norm,
-            attention_bias=attention_bias,
-            sliding_window=sliding_window,
-            layer_types=layer_types,
-            arch=arch,
-            task=task,
-            pooling=pooling,
-            normalize=normalize,
-            num_labels=num_labels,
-            type_vocab_size=type_vocab_size,
-        )
-        answers.update({k: v for k, v in given.items() if v is not None})
-        if _interactive(no_input) and not answers.get("name"):
-            answers["name"] = typer.prompt("Model name", default="acme-lm")
-            if "preset" not in answers:
-                answers["preset"] = typer.prompt(f"Preset ({', '.join(PRESETS)})", default=DEFAULT_PRESET)
-        if not answers.get("name"):
-            _fail("missing model name: `tf-scaffold new NAME` (e.g. `tf-scaffold new acme-lm`)")
-        result = commands.new(answers, output_dir, force=force)
-    except ScaffoldError as err:
-        _fail(str(err), err.exit_code)
-        return
+    answers: dict[str, Any] = commands.read_spec_file(spec_file) if spec_file else {}
+    answers.update(given_answers(ctx.params))
+    if _interactive(no_input) and not answers.get("name"):
+        answers["name"] = typer.prompt("Model name", default="acme-lm")
+        if "preset" not in answers:
+            answers["preset"] = typer.prompt(f"Preset ({', '.join(PRESET_NAMES)})", default=DEFAULT_PRESET)
+    if not answers.get("name"):
+        raise ScaffoldError("missing model name: `tf-scaffold new NAME` (e.g. `tf-scaffold new acme-lm`)")
+    result = commands.new(answers, output_dir, force=force)
 
-    spec = result.spec
     typer.secho(f"Created {result.path}", fg=typer.colors.GREEN, bold=True)
-    heads = f"{spec.num_heads}" if spec.encoder else f"{spec.num_heads}/{spec.num_kv_heads}"
-    typer.echo(
-        f"  {spec.names.architecture} (model_type {spec.names.model_type!r}): {spec.num_layers} layers, hidden {spec.hidden_size},"
-        f" {heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
-        f" (tokenizer {result.tokenizer_size}), {'random weights, seed ' + str(spec.seed) if spec.weights else 'no weights'}"
-    )
-    if spec.encoder:
-        enc = spec.encoder
-        served = "embeddings" if enc.task == "embed" else f"classification into {enc.num_labels} labels"
-        typer.echo(
-            f"  encoder: serves {served}; {enc.pooling} pooling{', normalised' if enc.normalize else ''};"
-            f" {enc.type_vocab_size} token types"
-        )
-    if spec.multimodal:
-        typer.echo(
-            f"  vision tower: {spec.vision.image_size}px images in {spec.vision.patch_size}px patches"
-            f" ({spec.vision.num_image_tokens} image tokens each), {spec.vision.vision_num_layers} layers,"
-            f" hidden {spec.vision.vision_hidden_size}, {spec.vision.vision_num_heads} heads"
-        )
-    if spec.moe:
-        typer.echo(
-            f"  experts: {spec.moe.num_experts} per layer, top-{spec.moe.num_experts_per_tok} routing,"
-            f" width {spec.moe.moe_intermediate_size}"
-        )
-    options = [
-        *(["qk-norm"] if spec.qk_norm else []),
-        *(["q/k/v bias"] if spec.attention_bias else []),
-        *(
-            [f"sliding window {spec.sliding_window} on {spec.layer_types.count('sliding_attention')} layers"]
-            if spec.sliding_window
-            else []
-        ),
-    ]
-    if options:
-        typer.echo(f"  attention: {', '.join(options)}")
+    for line in result.summary():
+        typer.echo(f"  {line}")
     if result.backup:
         typer.echo(f"  the previous folder was kept as {result.backup}")
     for note in result.warnings:
@@ -266,13 +312,22 @@ def new(
     typer.echo(f"Next: cd {os.path.relpath(result.path)} && pytest")
 
 
-@app.command(
-    epilog=(
-        "**Examples**\n\n"
-        "`tf-scaffold check ./my-model` (static: reads files, never runs the repo's code)\n\n"
-        "`tf-scaffold check ./my-model --trust-remote-code` (also runs the engines' calls on CPU)\n\n"
-        "`tf-scaffold check ./my-model --json --ignore TFS016,TFS017`\n\n"
-        "Exit codes: 0 no errors, 1 errors found, 2 usage error, 3 a check failed internally (report it)."
+# ---- check -----------------------------------------------------------------------------------------------------------
+
+
+@_command(
+    epilog=_epilog(
+        [
+            "`tf-scaffold check ./my-model` (static: reads files, never runs the repo's code)",
+            "`tf-scaffold check ./my-model --trust-remote-code` (also runs the engines' calls on CPU)",
+            "`tf-scaffold check ./my-model --json --ignore TFS016,TFS017`",
+        ],
+        {
+            ExitCode.OK: "no errors",
+            ExitCode.FAILED: "errors found",
+            ExitCode.USAGE: "usage error (bad option, not a folder, no config.json: one line on stderr, even with --json)",
+            ExitCode.INTERNAL: "a check failed internally (report it)",
+        },
     )
 )
 def check(
@@ -288,6 +343,7 @@ def check(
 ) -> None:
     """Check that a repo is servable by vLLM and SGLang's Transformers backend: what is wrong, where, how to fix it."""
     import tf_scaffold.conformance.dynamic.rules  # noqa: F401  (registers the dynamic rule ids, without torch)
+    from tf_scaffold.commands import require_repo
     from tf_scaffold.conformance import RULES
 
     ids = {
@@ -298,13 +354,10 @@ def check(
     for key, values in ids.items():
         unknown = [i for i in values if i not in RULES]
         if unknown:
-            _fail(
+            raise ScaffoldError(
                 f"unknown check id {unknown[0]} in --{key}: `tf-scaffold check --help`; ids are listed in docs/conformance.md"
             )
-    if not path.exists():
-        _fail(f"{path} does not exist: give the folder of a model repo")
-    if not path.is_dir():
-        _fail(f"{path} is not a folder: give the folder of a model repo (the one holding config.json)")
+    require_repo(path)
     from tf_scaffold.conformance import check as run_check
     from tf_scaffold.conformance.report import Finding, Report, print_report
 
@@ -319,16 +372,24 @@ def check(
         typer.echo(report.to_json())
     else:
         print_report(report, trust_remote_code)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(int(ExitCode(report.exit_code)))
 
 
-@app.command(
-    epilog=(
-        "**Examples**\n\n"
-        "`tf-scaffold update ./acme-lm --pretend` (print the diff, write nothing)\n\n"
-        "`tf-scaffold update ./acme-lm` (3-way merge the installed template into the repo)\n\n"
-        "`tf-scaffold update ./old-repo --adopt` (a repo made before update data: record the installed template)\n\n"
-        "Exit codes: 0 updated (or nothing to do), 1 conflicts or weights that no longer fit, 2 usage error."
+# ---- update ----------------------------------------------------------------------------------------------------------
+
+
+@_command(
+    epilog=_epilog(
+        [
+            "`tf-scaffold update ./acme-lm --pretend` (print the diff, write nothing)",
+            "`tf-scaffold update ./acme-lm` (3-way merge the installed template into the repo)",
+            "`tf-scaffold update ./old-repo --adopt` (a repo made before update data: record the installed template)",
+        ],
+        {
+            ExitCode.OK: "updated (or nothing to do)",
+            ExitCode.FAILED: "conflicts or weights that no longer fit",
+            ExitCode.USAGE: "usage error (not a folder, no .tf-scaffold.json)",
+        },
     )
 )
 def update(
@@ -342,12 +403,11 @@ def update(
     ),
 ) -> None:
     """Bring a generated repo to the installed template: your edits are kept, template changes are merged in."""
+    from tf_scaffold.commands import require_folder
     from tf_scaffold.update import update as run_update
 
-    try:
-        result = run_update(path, pretend=pretend, adopt=adopt, weights=rebuild_weights)
-    except ScaffoldError as err:
-        _fail(str(err), err.exit_code)
+    require_folder(path)
+    result = run_update(path, pretend=pretend, adopt=adopt, weights=rebuild_weights)
     if pretend:
         typer.echo(result.diff(), nl=False)
     verb = "would be" if pretend else "were"
@@ -372,16 +432,29 @@ def update(
     for problem in problems:
         typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(int(ExitCode.FAILED))
     if not pretend and result.files:
         typer.echo(f"Next: tf-scaffold check {path} && (cd {path} && pytest)")
 
 
+# ---- env -------------------------------------------------------------------------------------------------------------
+
 env_app = typer.Typer(help="Build environments that run the real engines.", no_args_is_help=True)
 app.add_typer(env_app, name="env")
 
+_ENV_EXITS = {
+    ExitCode.OK: "ready",
+    ExitCode.USAGE: "usage error (a folder that is not a virtual environment)",
+    ExitCode.ENVIRONMENT: "an install or import failed (a folder this run created is removed)",
+    ExitCode.INTERRUPTED: _INTERRUPTED,
+}
 
-@env_app.command("vllm-cpu")
+
+def _cyan(line: str) -> None:
+    typer.secho(line, fg=typer.colors.CYAN)
+
+
+@_command("vllm-cpu", app=env_app, epilog=_epilog(["`tf-scaffold env vllm-cpu .venv-vllm`"], _ENV_EXITS))
 def env_vllm_cpu(
     venv: Path = typer.Argument(Path(".venv-vllm"), help="Folder of the virtual environment to create or update."),
     torch_version: str = typer.Option(TORCH_CPU, "--torch", help="torch version to install first and pin."),
@@ -393,13 +466,10 @@ def env_vllm_cpu(
     """
     from tf_scaffold.engines import build_vllm_cpu_env
 
-    try:
-        build_vllm_cpu_env(venv, torch_version, vllm_version, log=lambda line: typer.secho(line, fg=typer.colors.CYAN))
-    except ScaffoldError as err:
-        _fail(str(err), err.exit_code)
+    build_vllm_cpu_env(venv, torch_version, vllm_version, log=_cyan)
 
 
-@env_app.command("sglang-cpu")
+@_command("sglang-cpu", app=env_app, epilog=_epilog(["`tf-scaffold env sglang-cpu .venv-sglang`"], _ENV_EXITS))
 def env_sglang_cpu(
     venv: Path = typer.Argument(Path(".venv-sglang"), help="Folder of the virtual environment to create or update."),
     torch_version: str = typer.Option(TORCH_CPU, "--torch", help="torch version to install first and pin."),
@@ -411,21 +481,27 @@ def env_sglang_cpu(
     """
     from tf_scaffold.engines import build_sglang_cpu_env
 
-    try:
-        build_sglang_cpu_env(
-            venv, torch_version, sglang_version, log=lambda line: typer.secho(line, fg=typer.colors.CYAN)
-        )
-    except ScaffoldError as err:
-        _fail(str(err), err.exit_code)
+    build_sglang_cpu_env(venv, torch_version, sglang_version, log=_cyan)
 
 
-@app.command(
-    epilog=(
-        "**Examples**\n\n"
-        "`tf-scaffold test acme-lm` (CPU checks + every engine importable here)\n\n"
-        "`tf-scaffold test acme-lm --python .venv-vllm/bin/python --engines vllm`\n\n"
-        "`tf-scaffold test acme-lm --python .venv-sglang/bin/python --engines sglang --engines-only --fail-on-skip`\n\n"
-        "`tf-scaffold test acme-lm --engines-only --engines vllm,sglang` (on a GPU machine with both installed)"
+# ---- test ------------------------------------------------------------------------------------------------------------
+
+
+@_command(
+    epilog=_epilog(
+        [
+            "`tf-scaffold test acme-lm` (CPU checks + every engine importable here)",
+            "`tf-scaffold test acme-lm --python .venv-vllm/bin/python --engines vllm`",
+            "`tf-scaffold test acme-lm --python .venv-sglang/bin/python --engines sglang --engines-only --fail-on-skip`",
+            "`tf-scaffold test acme-lm --engines-only --engines vllm,sglang` (on a GPU machine with both installed)",
+        ],
+        {
+            ExitCode.OK: "every selected test passed",
+            ExitCode.FAILED: "a test failed (or, with --fail-on-skip, skipped)",
+            ExitCode.USAGE: "usage error (not a generated repo, unknown engine, no test selected)",
+            ExitCode.ENVIRONMENT: "the interpreter does not exist or lacks tf-scaffold",
+            ExitCode.INTERRUPTED: _INTERRUPTED,
+        },
     )
 )
 def test(
@@ -446,11 +522,7 @@ def test(
     from tf_scaffold.engines import run_harness
 
     selected = [e.strip() for e in engines.split(",") if e.strip()] if engines else None
-    try:
-        report = run_harness(path, selected, python=python, cpu=not engines_only, keyword=keyword)
-    except ScaffoldError as err:
-        _fail(str(err), err.exit_code)
-        return
+    report = run_harness(path, selected, python=python, cpu=not engines_only, keyword=keyword)
     console = Console(width=None if sys.stdout.isatty() else 160)
     versions = ", ".join(f"{k} {v}" for k, v in report.versions.items() if v) or "unknown"
     console.print(f"\n[bold]{path}[/] with {report.python}: {versions}")
@@ -481,15 +553,27 @@ def test(
     unproven = fail_on_skip and (report.count("skipped") or not ran)
     if unproven:
         console.print(f"[red]--fail-on-skip: {report.count('skipped')} skipped, {report.count('passed')} passed[/]")
-    raise typer.Exit(0 if report.exit_code in (0, 5) and not failed and not unproven else 1)
+    ok = report.exit_code == 0 and not failed and not unproven
+    raise typer.Exit(int(ExitCode.OK if ok else ExitCode.FAILED))
 
 
-@app.command(
-    epilog=(
-        "**Examples**\n\n"
-        "`tf-scaffold bench acme-lm --python .venv-vllm/bin/python --python .venv-sglang/bin/python`\n\n"
-        "`tf-scaffold bench acme-lm --python .venv-vllm/bin/python --engines vllm --batch-sizes 8,32 --compiled`\n\n"
-        "`tf-scaffold bench my-model --python .venv-vllm/bin/python --native Qwen3ForCausalLM` (a hand-written repo)"
+# ---- bench -----------------------------------------------------------------------------------------------------------
+
+
+@_command(
+    epilog=_epilog(
+        [
+            "`tf-scaffold bench acme-lm --python .venv-vllm/bin/python --python .venv-sglang/bin/python`",
+            "`tf-scaffold bench acme-lm --python .venv-vllm/bin/python --engines vllm --batch-sizes 8,32 --compiled`",
+            "`tf-scaffold bench my-model --python .venv-vllm/bin/python --native Qwen3ForCausalLM` (a hand-written repo)",
+        ],
+        {
+            ExitCode.OK: "measured",
+            ExitCode.FAILED: "the sides disagreed, or the results could not be written",
+            ExitCode.USAGE: "usage error (not a model repo that generates, bad option, earlier results without --force)",
+            ExitCode.ENVIRONMENT: "an interpreter does not exist or lacks the engine or tf-scaffold",
+            ExitCode.INTERRUPTED: _INTERRUPTED,
+        },
     )
 )
 def bench(
@@ -534,23 +618,25 @@ def bench(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from tf_scaffold.bench import report
-    from tf_scaffold.bench.run import Settings, plan, run_bench
+    from tf_scaffold.bench.run import BenchError, Settings, plan, run_bench
+    from tf_scaffold.commands import require_repo
     from tf_scaffold.testing.harness import cpu_cores, detect_platform
 
+    bad_sizes = f"--batch-sizes {batch_sizes!r}: give positive integers separated by commas, e.g. 4,8,16,32"
     try:
         sizes = sorted({int(b) for b in batch_sizes.split(",") if b.strip()})
     except ValueError:
-        _fail(f"--batch-sizes {batch_sizes!r}: give positive integers separated by commas, e.g. 4,8,16,32")
-        return
+        raise ScaffoldError(bad_sizes) from None
     if not sizes or sizes[0] < 1:
-        _fail(f"--batch-sizes {batch_sizes!r}: give positive integers separated by commas, e.g. 4,8,16,32")
-    if not path.is_dir():
-        _fail(f"{path} is not a folder: give the model repo's folder")
+        raise ScaffoldError(bad_sizes)
+    require_repo(path)
     out = out or Path(f"bench-{path.resolve().name}")
     if out.exists() and not out.is_dir():
-        _fail(f"--out {out} is a file: give a folder")
+        raise ScaffoldError(f"--out {out} is a file: give a folder")
     if (out / "bench.json").exists() and not force:
-        _fail(f"{out} holds the results of an earlier bench: give another --out, or --force to replace them")
+        raise ScaffoldError(
+            f"{out} holds the results of an earlier bench: give another --out, or --force to replace them"
+        )
     platform = detect_platform()
     cores = cpu_cores()
     threads = min(threads or len(cores), len(cores))
@@ -572,32 +658,23 @@ def bench(
         twin_backend=twin_backend,
     )
     selected = [e.strip() for e in engines.split(",") if e.strip()] if engines else None
-    try:  # the repo, the interpreters and the twin, before anything starts
-        planned = plan(path, python or None, selected, native, transformers)
-    except ScaffoldError as err:
-        _fail(str(err), err.exit_code)
-        return
+    # the repo, the interpreters and the twin, before anything starts
+    planned = plan(path, python or None, selected, native, transformers)
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:  # stopped before an error is printed
         task = bar.add_task("starting", total=None)
-        try:
-            result = run_bench(
-                path,
-                settings,
-                progress=lambda text: bar.update(task, description=text),
-                log=bar.console.log,
-                planned=planned,
-            )
-        except ScaffoldError as err:
-            bar.stop()
-            _fail(str(err), err.exit_code)
-            return
+        result = run_bench(
+            path,
+            settings,
+            progress=lambda text: bar.update(task, description=text),
+            log=bar.console.log,
+            planned=planned,
+        )
     try:
         written = report.write(result, out)
     except OSError as err:
-        _fail(f"cannot write the results to {out}: {err.strerror or err}", 1)
-        return
+        raise BenchError(f"cannot write the results to {out}: {err.strerror or err}") from None
     Console(width=None if sys.stdout.isatty() else 160).print(report.markdown(result), markup=False, highlight=False)
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
@@ -607,7 +684,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.secho("error: interrupted", fg=typer.colors.RED, err=True)
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tf_scaffold import facts
 from tf_scaffold.errors import ScaffoldError, SpecError
-from tf_scaffold.spec import Spec, build_spec
+
+if TYPE_CHECKING:
+    from tf_scaffold.spec import Spec
+
+CONFIG = "config.json"
+# What each file a command needs is for, said when it is missing.
+_NEEDED_FOR = {
+    CONFIG: "it is not a model repo; give the folder that holds config.json",
+    "tests": "`tf-scaffold test` runs a repo's own harness, the tests/ folder `tf-scaffold new` writes",
+}
 
 
 @dataclass
@@ -20,6 +31,56 @@ class NewResult:
     files: list[str]
     tokenizer_size: int = 0
     warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> list[str]:
+        """What was made, one line per part (printed under `Created PATH`)."""
+        spec = self.spec
+        heads = f"{spec.num_heads}" if spec.encoder else f"{spec.num_heads}/{spec.num_kv_heads}"
+        weights = f"random weights, seed {spec.seed}" if spec.weights else "no weights"
+        lines = [
+            f"{spec.names.architecture} (model_type {spec.names.model_type!r}): {plural(spec.num_layers, 'layer')},"
+            f" hidden {spec.hidden_size}, {heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
+            f" (tokenizer {self.tokenizer_size}), {weights}"
+        ]
+        if spec.encoder:
+            enc = spec.encoder
+            served = "embeddings" if enc.task == "embed" else f"classification into {plural(enc.num_labels, 'label')}"
+            lines.append(
+                f"encoder: serves {served}; {enc.pooling} pooling{', normalised' if enc.normalize else ''};"
+                f" {plural(enc.type_vocab_size, 'token type')}"
+            )
+        if spec.vision:
+            vision = spec.vision
+            lines.append(
+                f"vision tower: {vision.image_size}px images in {vision.patch_size}px patches"
+                f" ({plural(vision.num_image_tokens, 'image token')} each), {plural(vision.vision_num_layers, 'layer')},"
+                f" hidden {vision.vision_hidden_size}, {plural(vision.vision_num_heads, 'head')}"
+            )
+        if spec.moe:
+            lines.append(
+                f"experts: {spec.moe.num_experts} per layer, top-{spec.moe.num_experts_per_tok} routing,"
+                f" width {spec.moe.moe_intermediate_size}"
+            )
+        attention = [
+            *(["qk-norm"] if spec.qk_norm else []),
+            *(["q/k/v bias"] if spec.attention_bias else []),
+            *(
+                [
+                    f"sliding window {spec.sliding_window} on"
+                    f" {plural(spec.layer_types.count(facts.SLIDING_ATTENTION), 'layer')}"
+                ]
+                if spec.sliding_window
+                else []
+            ),
+        ]
+        if attention:
+            lines.append(f"attention: {', '.join(attention)}")
+        return lines
+
+
+def plural(count: int, word: str) -> str:
+    """`1 layer`, `2 layers`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def read_spec_file(path: Path) -> dict[str, Any]:
@@ -38,9 +99,29 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def require_folder(path: Path) -> Path:
+    """`path` when it is a folder; else a ScaffoldError naming what it is instead (exit 2)."""
+    if not path.exists():
+        raise ScaffoldError(f"{path} does not exist: give the folder of a model repo (the one holding config.json)")
+    if not path.is_dir():
+        raise ScaffoldError(f"{path} is not a folder: give the folder of a model repo (the one holding config.json)")
+    return path
+
+
+def require_repo(path: Path, *needs: str) -> Path:
+    """`path` when it is a folder holding config.json (and `needs`); else a ScaffoldError naming the first thing
+    missing (exit 2). What is there but unreadable is left to the command: `check` reports it as a finding."""
+    require_folder(path)
+    for name in (CONFIG, *needs):
+        if not os.path.lexists(path / name):
+            raise ScaffoldError(f"{path} has no {name}: {_NEEDED_FOR[name]}")
+    return path
+
+
 def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewResult:
     """Validate the answers, render the templates and write a complete repo to output_dir/<repo name>."""
     from tf_scaffold.render import render
+    from tf_scaffold.spec import build_spec
     from tf_scaffold.write import check_target, write_atomically
 
     spec = build_spec(answers)

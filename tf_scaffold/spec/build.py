@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tf_scaffold import facts
 from tf_scaffold.errors import SpecError
+from tf_scaffold.spec.choices import ARCHES
 from tf_scaffold.spec.parts import (
     DECODER_ONLY,
     ENCODER_DEFAULTS,
@@ -84,7 +85,7 @@ def build_spec(answers: dict[str, Any]) -> Spec:
         raise SpecError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     merged = {**PRESETS[preset], **answers, "preset": preset}
     arch = merged.pop("arch", "decoder")
-    if arch not in ("decoder", "encoder"):
+    if arch not in ARCHES:
         raise SpecError(f"unknown arch {arch!r}: choose decoder or encoder")
     if arch == "encoder":
         _encoder_answers(merged, answers)

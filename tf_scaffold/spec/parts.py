@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from tf_scaffold.errors import SpecError
+from tf_scaffold.spec.choices import ENCODER_TASKS, POOLING_MODES
 from tf_scaffold.spec.validate import positive_int
 
 # The vision tower of `--multimodal` repos: a ViT that sees `image_size` pixels square in `patch_size` patches.
@@ -31,8 +32,6 @@ ENCODER_DEFAULTS: dict[str, Any] = dict(
     task="embed", pooling="cls", normalize=True, type_vocab_size=2, num_labels=2, layer_norm_eps=1e-12
 )
 ENCODER_MAX_POSITIONS = 512
-ENCODER_TASKS = ("embed", "classify")
-POOLING_MODES = ("cls", "mean")
 # Decoder answers an encoder has no use for: refused when given, left out of its answers file.
 DECODER_ONLY = ("rope_scaling", "qk_norm", "attention_bias", "sliding_window", "layer_types")
 DECODER_UNUSED = ("rope_theta", "rope_scaling", "tie_word_embeddings", "rms_norm_eps", "num_kv_heads", "head_dim")
