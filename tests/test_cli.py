@@ -211,3 +211,19 @@ def test_test_command_relative_python(tiny_repo, monkeypatch):
     assert "harness: 1 passed, 0 failed" in result.output
     result = run("test", str(tiny_repo), "--python", "no/such/python")
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+# ---- test: a selection that selects nothing -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_test_command_selecting_nothing_is_an_error(tiny_repo):
+    """A typo in `-k` runs nothing: one error line and exit 2, never a green `0 passed, 0 failed`."""
+    result = run("test", str(tiny_repo), "-k", "test_no_such_thing")
+    assert result.exit_code == 2, result.output
+    last = [line for line in result.output.splitlines() if line.strip()][-1]
+    assert last.startswith("error: no test of acme-lm matches -k 'test_no_such_thing'"), last
+    assert "0 passed" not in result.output
+    # an expression pytest cannot parse is the same kind of mistake
+    result = run("test", str(tiny_repo), "-k", "kv_cache and")
+    assert result.exit_code == 2 and "pytest refused the selection -k 'kv_cache and'" in result.output
