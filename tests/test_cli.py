@@ -192,7 +192,7 @@ def test_fail_on_skip_turns_skipped_engine_tests_into_a_failure(tiny_repo):
 
 def test_test_command_bad_input(tmp_path):
     result = run("test", str(tmp_path))
-    assert result.exit_code == 2 and "not a generated model repo" in result.output
+    assert result.exit_code == 2 and "has no config.json" in result.output
     result = run("test", str(tmp_path), "--engines", "tgi")
     assert result.exit_code == 2
 
@@ -210,7 +210,7 @@ def test_test_command_relative_python(tiny_repo, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "harness: 1 passed, 0 failed" in result.output
     result = run("test", str(tiny_repo), "--python", "no/such/python")
-    assert result.exit_code == 2 and "does not exist" in result.output
+    assert result.exit_code == 4 and "does not exist" in result.output  # the environment, not the command line
 
 
 # ---- test: a selection that selects nothing -------------------------------------------------------------------------
@@ -227,3 +227,31 @@ def test_test_command_selecting_nothing_is_an_error(tiny_repo):
     # an expression pytest cannot parse is the same kind of mistake
     result = run("test", str(tiny_repo), "-k", "kv_cache and")
     assert result.exit_code == 2 and "pytest refused the selection -k 'kv_cache and'" in result.output
+
+
+# ---- a path that is not a model repo: the same one line from every command --------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["check"], ["check", "--json"], ["test"], ["bench"], ["update"]])
+def test_not_a_repo_is_one_line_naming_what_is_missing(tmp_path, command):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    cases = {
+        tmp_path / "missing": "missing does not exist: give the folder of a model repo",
+        tmp_path / "file.txt": "file.txt is not a folder: give the folder of a model repo",
+        # update needs the record `new` writes; the others config.json
+        tmp_path / "empty": "empty has no .tf-scaffold.json" if command == ["update"] else "empty has no config.json",
+    }
+    for path, expected in cases.items():
+        result = runner.invoke(app, [command[0], str(path), *command[1:]])
+        assert result.exit_code == 2, (path, result.output)
+        assert result.stdout == ""  # nothing for a JSON reader to choke on: the error is on stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (path, result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file.txt"]
+
+
+def test_test_command_needs_the_repo_tests(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    result = run("test", str(tmp_path))
+    assert result.exit_code == 2 and result.output.startswith(f"error: {tmp_path} has no tests: ")

@@ -27,7 +27,7 @@ from tf_scaffold.bench.stats import Interval, median_interval, paired_ratios, se
 from tf_scaffold.bench.twins import Twin, native_copy, twin_for
 from tf_scaffold.bench.worker import GENERATING_CLASSES
 from tf_scaffold.engines.run import ENGINES, VERSIONS_PROBE, _resolve_python
-from tf_scaffold.errors import ScaffoldError
+from tf_scaffold.errors import EnvironmentFailure, ScaffoldError
 
 ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang"}
 START_TIMEOUT = 900  # seconds for a side to load (a compiled vLLM on 2 CPU cores takes minutes)
@@ -353,7 +353,7 @@ def profile_sides(phase: EnginePhase, prompts, settings: Settings) -> dict | Non
 def probe_python(python: str) -> dict:
     proc = subprocess.run([python, "-c", VERSIONS_PROBE], capture_output=True, text=True, check=False)
     if proc.returncode:
-        raise ScaffoldError(f"cannot run {python}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+        raise EnvironmentFailure(f"cannot run {python}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
     harness = subprocess.run([python, "-c", "import tf_scaffold.bench.worker"], capture_output=True, check=False)
     versions = json.loads(proc.stdout)
     versions["harness"] = harness.returncode == 0
@@ -423,9 +423,9 @@ def plan(
         else:
             chosen.append((engine, python, probes[python]))
     if engines and missing:  # asked for by name: not running it is an error
-        raise ScaffoldError(next(iter(missing.values())))
+        raise EnvironmentFailure(next(iter(missing.values())))
     if not chosen:
-        raise ScaffoldError(" ".join(missing.values()))
+        raise EnvironmentFailure(" ".join(missing.values()))
     return config, twin, chosen, missing
 
 
