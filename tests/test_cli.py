@@ -47,6 +47,10 @@ def test_help_has_examples():
         ["acme", "--multimodal", "--vision-num-layers", "0"],
         ["acme", "--arch", "encoder", "--moe"],
         ["acme", "--task", "classify"],
+        ["acme", "--arch", "encoder", "--num-labels", "2"],
+        ["acme", "--sliding-window", "8", "--layer-types", "sliding,full,full"],
+        ["acme", "--arch", "encoder", "--preset", "llama-3.2-1b"],
+        ["acme", "--rope-scaling", "yarnn"],
         # errors found while parsing the command line, before tf-scaffold sees the answers
         ["-0"],
         ["acme", "--num-heads", "four"],

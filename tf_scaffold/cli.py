@@ -293,14 +293,15 @@ def new(
     from tf_scaffold.spec.presets import DEFAULT_PRESET
 
     answers: dict[str, Any] = commands.read_spec_file(spec_file) if spec_file else {}
-    answers.update(given_answers(ctx.params))
+    given = given_answers(ctx.params)
+    answers.update(given)
     if _interactive(no_input) and not answers.get("name"):
         answers["name"] = typer.prompt("Model name", default="acme-lm")
         if "preset" not in answers:
             answers["preset"] = typer.prompt(f"Preset ({', '.join(PRESET_NAMES)})", default=DEFAULT_PRESET)
     if not answers.get("name"):
         raise ScaffoldError("missing model name: `tf-scaffold new NAME` (e.g. `tf-scaffold new acme-lm`)")
-    result = commands.new(answers, output_dir, force=force)
+    result = commands.new(answers, output_dir, force=force, explicit=given)
 
     typer.secho(f"Created {result.path}", fg=typer.colors.GREEN, bold=True)
     for line in result.summary():

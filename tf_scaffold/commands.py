@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,13 +119,14 @@ def require_repo(path: Path, *needs: str) -> Path:
     return path
 
 
-def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewResult:
-    """Validate the answers, render the templates and write a complete repo to output_dir/<repo name>."""
+def new(answers: dict[str, Any], output_dir: Path, force: bool = False, explicit: Collection[str] = ()) -> NewResult:
+    """Validate the answers, render the templates and write a complete repo to output_dir/<repo name>. `explicit`:
+    the answers given on the command line (see `build_spec`)."""
     from tf_scaffold.render import render
     from tf_scaffold.spec import build_spec
     from tf_scaffold.write import check_target, write_atomically
 
-    spec = build_spec(answers)
+    spec = build_spec(answers, explicit)
     target = (output_dir / spec.names.repo_name).resolve()
     check_target(target, force)  # fail before spending seconds on torch
     files = render(spec)

@@ -4,6 +4,7 @@ pydantic's errors turned into one line."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,7 +23,7 @@ from tf_scaffold.spec.parts import (
     VISION_FIELDS,
     nest,
 )
-from tf_scaffold.spec.presets import DEFAULT_PRESET, PRESETS
+from tf_scaffold.spec.presets import DECODER_PRESETS, DEFAULT_PRESET, PRESETS
 from tf_scaffold.spec.schema import Spec
 
 # `--layer-types` accepts the short names too.
@@ -57,6 +58,11 @@ def expand_layer_types(value: Any, num_layers: Any) -> Any:
     pattern = [_LAYER_TYPE_ALIASES.get(v, v) for v in value]
     if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers <= 0:
         return tuple(pattern)  # the size check reports the bad num_layers
+    if len(pattern) > num_layers:
+        raise SpecError(
+            f"layer-types names {len(pattern)} layers but the model has {num_layers}: give at most one type per layer"
+            " (a shorter pattern repeats over the layers), or more layers with --num-layers"
+        )
     return tuple(pattern[i % len(pattern)] for i in range(num_layers))
 
 
@@ -77,8 +83,22 @@ def _encoder_answers(merged: dict[str, Any], answers: dict[str, Any]) -> None:
         merged["max_position_embeddings"] = ENCODER_MAX_POSITIONS
 
 
-def build_spec(answers: dict[str, Any]) -> Spec:
-    """Merge a preset with explicit answers (None means 'not given') and validate. Raises SpecError."""
+def _unused_labels(spec: Spec, answers: dict[str, Any], explicit: Collection[str]) -> None:
+    """Labels for a model that classifies nothing. An answers file records every default, an embedding model's
+    num_labels 2 too: that one is refused only when given on the command line."""
+    if not spec.encoder or spec.encoder.task == "classify" or "num_labels" not in answers:
+        return
+    if "num_labels" in explicit or spec.encoder.num_labels != ENCODER_DEFAULTS["num_labels"]:
+        raise SpecError(
+            f"num-labels {spec.encoder.num_labels} is for a classifier: add --task classify, or drop --num-labels"
+            " (an embedding model has no labels)"
+        )
+
+
+def build_spec(answers: dict[str, Any], explicit: Collection[str] = ()) -> Spec:
+    """Merge a preset with explicit answers (None means 'not given') and validate. `explicit`: the names of the
+    answers given on the command line (refused where the model has no use for them, even at their default value).
+    Raises SpecError."""
     answers = {k: v for k, v in answers.items() if v is not None}
     preset = answers.get("preset", DEFAULT_PRESET)
     if preset not in PRESETS:
@@ -88,6 +108,12 @@ def build_spec(answers: dict[str, Any]) -> Spec:
     if arch not in ARCHES:
         raise SpecError(f"unknown arch {arch!r}: choose decoder or encoder")
     if arch == "encoder":
+        if preset in DECODER_PRESETS:
+            raise SpecError(
+                f"preset {preset} is a decoder's shape (a {PRESETS[preset]['vocab_size']}-token vocabulary, more than"
+                " the encoder's tokenizer can fill): --arch encoder takes --preset tiny or small, and --hidden-size,"
+                " --num-layers, ... for other sizes"
+            )
         _encoder_answers(merged, answers)
     # A size given on the command line changes hidden/heads: derive head_dim again unless it was given too.
     if "head_dim" not in answers and any(k in answers for k in ("hidden_size", "num_heads")):
@@ -105,6 +131,8 @@ def build_spec(answers: dict[str, Any]) -> Spec:
         merged["vision"] = nest(merged, "multimodal", VISION_FIELDS, VISION_DEFAULTS)
         merged["moe"] = nest(merged, "moe", MOE_FIELDS, MOE_DEFAULTS)
         merged["encoder"] = nest(merged, "encoder", ENCODER_FIELDS, ENCODER_DEFAULTS, "--arch encoder")
-        return Spec(**merged)
+        spec = Spec(**merged)
     except ValidationError as err:
         raise SpecError(_format_validation_error(err)) from None
+    _unused_labels(spec, answers, explicit)
+    return spec

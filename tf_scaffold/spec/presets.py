@@ -63,3 +63,5 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 DEFAULT_PRESET = "tiny"
+# Presets of a decoder's shape only: an encoder refuses them (its WordPiece tokenizer fills a small vocabulary).
+DECODER_PRESETS = ("llama-3.2-1b",)
