@@ -34,6 +34,74 @@ def test_help_has_examples():
     assert "--no-weights" in result.output and "--preset" in result.output
 
 
+COMMANDS = [["new"], ["check"], ["update"], ["test"], ["bench"], ["env", "vllm-cpu"], ["env", "sglang-cpu"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_is_complete_uncut_and_lists_exit_codes(monkeypatch, command):
+    """At 120 columns: every option of the command, none cut short, no `<bool>` beside a flag (nor --help), and the
+    command's exit codes."""
+    import typer.main
+    import typer.rich_utils
+
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 120)
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output and "…" not in result.output
+    click_command = typer.main.get_command(app)
+    for name in command:
+        click_command = click_command.commands[name]
+    for param in click_command.params:
+        for opt in [*param.opts, *param.secondary_opts]:
+            assert opt in result.output or not opt.startswith("-"), opt
+    assert "Exit codes: 0 " in result.output
+    assert command == ["new"] or "2 usage error" in result.output
+
+
+def test_new_help_groups_its_options_and_shows_choices(monkeypatch):
+    import typer.rich_utils
+
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 120)
+    output = run("new", "--help").output
+    panels = ["Arguments", "Shape", "Attention", "RoPE", "Mixture of experts", "Vision tower", "Encoder", "Output"]
+    titles = [line.split("─", 2)[1].strip() for line in output.splitlines() if line.startswith("╭─")]
+    assert [t.split(" (")[0] for t in titles] == panels
+    assert "<tiny|small|llama-3.2-1b>" in output and "<embed|classify>" in output and "<cls|mean>" in output
+    flat = " ".join(output.replace("│", " ").split())  # the help column's lines, wrapping undone
+    assert "RoPE scaling type, transformers' own: default, linear, dynamic, yarn, longrope, llama3." in flat
+    assert "NAME.bak-<time>" in output
+    assert "Exit codes: 0 created, 2 " in output
+
+
+def test_unknown_command_points_to_the_commands():
+    result = run("nwe")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: No such command 'nwe'. Did you mean 'new'? (`tf-scaffold --help` lists the commands)"
+    )
+    result = run("--no-such-flag")
+    assert result.exit_code == 2 and "(`tf-scaffold --help` lists the options)" in result.output
+
+
+def test_summary_counts_in_words(tmp_path):
+    result = run(
+        "new",
+        "one",
+        "-o",
+        str(tmp_path),
+        "--no-input",
+        "--no-weights",
+        "--num-layers",
+        "1",
+        "--sliding-window",
+        "8",
+        "--layer-types",
+        "sliding",
+    )
+    assert result.exit_code == 0, result.output
+    assert ": 1 layer, hidden 128" in result.output and "sliding window 8 on 1 layer\n" in result.output
+
+
 @pytest.mark.parametrize(
     "args",
     [
