@@ -55,7 +55,7 @@ def _usage_error_line(err: Exception) -> None:
 # typer hands every click error to this function when rich is installed (typer.core._main)
 typer.rich_utils.rich_format_error = _usage_error_line
 
-_display_type_rich = typer.core.TyperOption.display_type_rich
+_display_type_rich = getattr(typer.core.TyperOption, "display_type_rich", None)  # typer >= 0.25
 
 
 def _no_type_for_flags(self: typer.core.TyperOption, ctx: Any) -> str | None:
@@ -63,7 +63,8 @@ def _no_type_for_flags(self: typer.core.TyperOption, ctx: Any) -> str | None:
     return None if self.is_flag else _display_type_rich(self, ctx)
 
 
-typer.core.TyperOption.display_type_rich = _no_type_for_flags
+if _display_type_rich is not None:
+    typer.core.TyperOption.display_type_rich = _no_type_for_flags
 
 
 def _fail(message: str, code: int = ExitCode.USAGE) -> None:
