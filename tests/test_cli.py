@@ -398,7 +398,7 @@ def test_every_option_of_new_is_an_answer_the_spec_takes():
     """new's answers come from its parameters: an option added there reaches build_spec, whose answers it must be."""
     import typer.main
 
-    from tf_scaffold.cli import _NEW_CONTROLS, _ROPE_OPTIONS, given_answers
+    from tf_scaffold.cli.new import _NEW_CONTROLS, _ROPE_OPTIONS, given_answers
     from tf_scaffold.spec.parts import ENCODER_FIELDS, MOE_FIELDS, VISION_FIELDS
     from tf_scaffold.spec.schema import Spec
 
