@@ -299,9 +299,10 @@ def test_bad_input_is_one_line(tmp_path, tiny_repo, tiny_vl_repo, tiny_encoder_r
     assert "--batch-sizes" in one_line_error(run(tiny_repo, "--batch-sizes", "4,x"))
     assert "--batch-sizes" in one_line_error(run(tiny_repo, "--batch-sizes", "0"))
     assert "unknown engine" in one_line_error(run(tiny_repo, "--engines", "tgi", "--out", tmp_path / "o"))
-    # asked for by name, in an interpreter that does not have it
-    # (an environment failure, exit 4)
-    line = one_line_error(run(tiny_repo, "--engines", "sglang", "--python", sys.executable, "--out", tmp_path / "o"), 4)
+    # asked for by name, in an interpreter that does not have it: an environment failure, exit 4
+    line = one_line_error(
+        run(tiny_repo, "--engines", "sglang", "--python", sys.executable, "--out", tmp_path / "o"), 4
+    )
     assert "SGLang is not installed" in line or "tf-scaffold is not installed" in line
     line = one_line_error(run(tiny_repo, "--python", tmp_path / "nope", "--out", tmp_path / "o"), 4)
     assert "does not exist" in line
