@@ -128,7 +128,7 @@ def check_folder(models: Path, folder: str, work: Path) -> dict | None:
 
 
 def models_root() -> Path:
-    from tf_scaffold.conformance.model import transformers_root
+    from tf_scaffold.installed import transformers_root
 
     return transformers_root() / "models"
 

@@ -15,17 +15,12 @@ from typer.testing import CliRunner
 
 from tf_scaffold import commands
 from tf_scaffold.bench import report
-from tf_scaffold.bench.run import (
-    BenchError,
-    EnginePhase,
-    Settings,
-    SideSpec,
-    make_prompts,
-    measure,
-    special_ids,
-    summarise,
-)
+from tf_scaffold.bench.measure import EnginePhase, measure
+from tf_scaffold.bench.plan import make_prompts, special_ids
+from tf_scaffold.bench.settings import BenchError, Settings
+from tf_scaffold.bench.sides import SideSpec
 from tf_scaffold.bench.stats import median_interval, paired_ratios, settled
+from tf_scaffold.bench.summary import summarise
 from tf_scaffold.bench.twins import Twin, native_copy, twin_for
 from tf_scaffold.cli import app
 

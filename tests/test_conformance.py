@@ -50,17 +50,17 @@ def mm_corpus(tiny_vl_repo, tmp_path_factory):
     return {m.name: (m, make(tiny_vl_repo, root, m)) for m in MM_MUTATIONS}
 
 
-def applying_to(kind: str) -> set[str]:
-    return {i for i, r in RULES.items() if kind in r.applies_to}
+def applying_to(family: str) -> set[str]:
+    return {i for i, r in RULES.items() if family in r.applies_to}
 
 
 def test_generated_repo_is_clean(tiny_repo):
     report = check(tiny_repo, trust_remote_code=True)
     assert report.findings == [], "\n".join(map(str, report.findings))
     # every check ran, the 2-process TP run included; the image and encoder checks are skipped, with the reason
-    assert set(report.ran) == applying_to("text")
-    assert set(report.skipped) == set(RULES) - applying_to("text")
-    assert all("text" in why for why in report.skipped.values())
+    assert set(report.ran) == applying_to("decoder")
+    assert set(report.skipped) == set(RULES) - applying_to("decoder")
+    assert all("decoder" in why for why in report.skipped.values())
 
 
 def test_generated_multimodal_repo_is_clean(tiny_vl_repo):
@@ -92,7 +92,7 @@ def test_generated_moe_and_window_repos_are_clean(request, fixture):
     expected = {"TFS026"} if fixture == "tiny_window_repo" else set()
     assert {f.id for f in report.findings} == expected, "\n".join(map(str, report.findings))
     assert not report.errors
-    assert set(report.ran) == applying_to("text")
+    assert set(report.ran) == applying_to("decoder")
 
 
 # ---- encoders: `tf-scaffold new NAME --arch encoder [--task classify]` -------------------------------------------------
@@ -118,10 +118,10 @@ def test_generated_encoder_repos_are_clean(request, fixture):
     """The engines' encoder: no error, and the one warning is SGLang 0.5.23's (nothing in the repo can fix it); every
     rule that applies to an encoder ran (the 2-process TP run on the base model included), the decoder ones (KV cache,
     generate, pipeline split, LM-head fields) are skipped with the reason."""
-    from tf_scaffold.conformance.model import Repo
+    from tf_scaffold.conformance.repo import Repo
 
     repo = request.getfixturevalue(fixture)
-    assert Repo(repo).kind == "encoder"
+    assert Repo(repo).family == "encoder"
     report = check(repo, trust_remote_code=True)
     assert [(f.id, f.severity) for f in report.findings] == [("TFS070", "warning")], "\n".join(
         map(str, report.findings)
@@ -188,10 +188,10 @@ def test_malformed_encoder_files_are_findings_not_crashes(encoder_repo, tmp_path
 
 @pytest.mark.parametrize("case", ENCODER_CORRECT, ids=lambda c: c.name)
 def test_encoders_in_other_styles_give_no_false_error(encoder_repo, tmp_path_factory, case):
-    from tf_scaffold.conformance.model import Repo
+    from tf_scaffold.conformance.repo import Repo
 
     repo = make_case(encoder_repo, tmp_path_factory.mktemp("enc-correct"), case)
-    assert Repo(repo).kind == "encoder"
+    assert Repo(repo).family == "encoder"
     report = check(repo, lint=False)
     assert not report.errors and not report.internal_errors, "\n".join(map(str, report.findings))
     assert not set(case.forbidden) & report.ids()
@@ -213,7 +213,7 @@ def test_transformers_encoders_copied_out(tmp_path, folder, expected):
     the decoder ones (no head to find, no KV-cache fields); what remains is true of the engines."""
     import importlib.util
 
-    from tf_scaffold.conformance.model import Repo
+    from tf_scaffold.conformance.repo import Repo
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "transformers_corpus.py"
     spec = importlib.util.spec_from_file_location("transformers_corpus", path)
@@ -221,7 +221,7 @@ def test_transformers_encoders_copied_out(tmp_path, folder, expected):
     spec.loader.exec_module(corpus)
     result = corpus.check_folder(corpus.models_root(), folder, tmp_path)
     assert result["crash"] is None, result["crash"]
-    assert Repo(tmp_path / folder).kind == "encoder"
+    assert Repo(tmp_path / folder).family == "encoder"
     assert set(result["errors"]) - {"TFS003"} == expected, result["messages"]
 
 
@@ -387,7 +387,7 @@ def test_the_library_api_runs_the_dynamic_rules_on_its_own():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     dynamic, total, torch_imported = proc.stdout.split()
-    assert int(dynamic) == sum(1 for r in RULES.values() if r.kind == DYNAMIC) > 0, proc.stderr
+    assert int(dynamic) == sum(1 for r in RULES.values() if r.mode == DYNAMIC) > 0, proc.stderr
     assert int(total) == len(RULES) and torch_imported == "False"
 
 

@@ -24,6 +24,8 @@ from mutations import CLASSIFIER_MUTATIONS, ENCODER_MUTATIONS, MOE_MUTATIONS, MU
 
 import tf_scaffold.conformance.dynamic  # noqa: F401  (registers the dynamic rules)
 from tf_scaffold.conformance import RULES, check
+from tf_scaffold.engines import machine, server
+from tf_scaffold.engines.runner import run_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [[1, 40, 41, 42, 43, 44, 45], [1, 300, 17, 99, 250]]
@@ -75,10 +77,10 @@ pytestmark = [
 ]
 
 
-def serve(harness, engine: str, repo: Path, workdir: Path) -> dict:
-    env = harness.engine_env(repo, harness.detect_platform(), workdir, offline=True)
+def serve(engine: str, repo: Path, workdir: Path) -> dict:
+    env = server.engine_env(repo, machine.detect_platform(), workdir, offline=True)
     args = [engine, str(repo), json.dumps(PROMPTS), str(MAX_TOKENS)]
-    proc, result = harness.run_engine_runner(repo, args, env, python=engine_python(engine))
+    proc, result = run_offline(args, env, python=engine_python(engine))
     return result if result is not None else rejected(proc)
 
 
@@ -97,10 +99,10 @@ def rejected(proc) -> dict:
     }
 
 
-def serve_pooling(harness, engine: str, repo: Path, workdir: Path, task: str) -> dict:
-    env = harness.engine_env(repo, harness.detect_platform(), workdir, offline=True)
+def serve_pooling(engine: str, repo: Path, workdir: Path, task: str) -> dict:
+    env = server.engine_env(repo, machine.detect_platform(), workdir, offline=True)
     args = [f"{engine}-pooling", str(repo), json.dumps(PROMPTS)] + ([task] if engine == "vllm" else [])
-    proc, result = harness.run_engine_runner(repo, args, env, python=engine_python(engine))
+    proc, result = run_offline(args, env, python=engine_python(engine))
     return result if result is not None else rejected(proc)
 
 
@@ -140,7 +142,7 @@ def table(harness, tiny_repo, tiny_moe_repo, tiny_encoder_repo, tiny_classifier_
     first, then the MoE repo's, the embedding model's and the classifier's; each is compared with transformers running
     its own unmutated repo."""
     root = tmp_path_factory.mktemp("agreement")
-    platform = harness.detect_platform()
+    platform = machine.detect_platform()
     assert platform.exact, "the agreement table compares fp32 on CPU"
     corpora = [
         ("(unmutated)", tiny_repo, SELECTED, "generate"),
@@ -171,12 +173,12 @@ def table(harness, tiny_repo, tiny_moe_repo, tiny_encoder_repo, tiny_classifier_
             if engine not in engines:
                 served.append(None)
             elif task == "generate":
-                result = serve(harness, engine, repo, workdir)
+                result = serve(engine, repo, workdir)
                 if repo in (tiny_repo, tiny_moe_repo) and result.get("fused") is not None:
                     FUSED[repo.name] = result["fused"]  # what vLLM fused in the unmutated repos
                 served.append(verdict(harness, engine, result, ref))
             else:
-                served.append(pooling_verdict(engine, serve_pooling(harness, engine, repo, workdir, task), ref))
+                served.append(pooling_verdict(engine, serve_pooling(engine, repo, workdir, task), ref))
         return served
 
     # one thread per engine, each serving the repos in turn: an engine spends most of its start-up importing on one

@@ -67,7 +67,7 @@ def test_encoder_answers_nest_and_take_bert_defaults():
     classify = build_spec({"name": "acme-encoder", "arch": "encoder", "task": "classify", "num_labels": 5})
     assert classify.names.architecture == "AcmeEncoderForSequenceClassification"
     assert variants.kind_of(classify) is variants.TEXT_CLASSIFICATION
-    assert any("SGLang" in note for note in classify.warnings())
+    assert any("SGLang" in note for note in variants.warnings(classify))
     # the answers file is flat, carries no decoder-only answers, and reads back to the same spec
     answers = classify.answers()
     assert answers["arch"] == "encoder" and answers["num_labels"] == 5
@@ -135,7 +135,7 @@ def test_parameter_count_matches_torch(tmp_path, options):
         extra, auto = {"tie_word_embeddings": False}, AutoModelForCausalLM
     result = commands.new({"name": "count-me", **extra, **options}, tmp_path)
     model = auto.from_pretrained(result.path, trust_remote_code=True)
-    assert sum(p.numel() for p in model.parameters()) == result.spec.num_parameters
+    assert sum(p.numel() for p in model.parameters()) == variants.num_parameters(result.spec)
 
 
 def test_presets_are_valid():

@@ -195,7 +195,9 @@ def test_a_repo_from_before_the_rename_imports_the_harness_from_tf_scaffold(tiny
     del saved["kind"]
     saved.update(variant="decoder", tf_scaffold_version="0.2.0")
     name = "tests/test_acme_lm.py"
-    saved["base"][name] = saved["base"][name].replace("from tf_scaffold.testing import", "from scaffold.testing import")
+    saved["base"][name] = saved["base"][name].replace(
+        "from tf_scaffold.testing import", "from scaffold.testing import"
+    )
     (repo / ".tf-scaffold.json").write_text(json.dumps(saved))
 
     result = run("update", repo)

@@ -15,7 +15,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from tf_scaffold import facts
+from tf_scaffold import facts, record, variants
 from tf_scaffold.errors import ScaffoldError
 from tf_scaffold.facts import BOS_TOKEN_ID, EOS_TOKEN_ID, IMAGE_TOKEN, IMAGE_TOKEN_ID, PAD_TOKEN_ID, SPECIAL_TOKENS
 from tf_scaffold.spec import Spec
@@ -244,12 +244,15 @@ def save_weights(model, path: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
 
 
+def record_text(spec: Spec, base: dict[str, str]) -> str:
+    """The text of the repo's `.tf-scaffold.json` for `spec`, with `base` as what tf-scaffold wrote."""
+    return record.payload(spec.answers(), variants.kind_of(spec).name, base)
+
+
 def write_answers(spec: Spec, folder: Path, rendered: dict[str, str]) -> None:
     """The answers `new` was given (`tf-scaffold new --spec .tf-scaffold.json` regenerates the repo), the tool version,
     and what it wrote from templates and code: the base `tf-scaffold update` merges against."""
-    from tf_scaffold import record
-
     built = {
         name: (folder / name).read_text(encoding="utf-8") for name in record.BUILT_TEXT if (folder / name).is_file()
     }
-    (folder / record.NAME).write_text(record.payload(spec, {**rendered, **built}), encoding="utf-8")
+    (folder / record.NAME).write_text(record_text(spec, {**rendered, **built}), encoding="utf-8")

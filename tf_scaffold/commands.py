@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -15,13 +14,6 @@ from tf_scaffold.errors import ScaffoldError, SpecError
 
 if TYPE_CHECKING:
     from tf_scaffold.spec import Spec
-
-CONFIG = "config.json"
-# What each file a command needs is for, said when it is missing.
-_NEEDED_FOR = {
-    CONFIG: "it is not a model repo; give the folder that holds config.json",
-    "tests": "`tf-scaffold test` runs a repo's own harness, the tests/ folder `tf-scaffold new` writes",
-}
 
 
 @dataclass
@@ -100,28 +92,10 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def require_folder(path: Path) -> Path:
-    """`path` when it is a folder; else a ScaffoldError naming what it is instead (exit 2)."""
-    if not path.exists():
-        raise ScaffoldError(f"{path} does not exist: give the folder of a model repo (the one holding config.json)")
-    if not path.is_dir():
-        raise ScaffoldError(f"{path} is not a folder: give the folder of a model repo (the one holding config.json)")
-    return path
-
-
-def require_repo(path: Path, *needs: str) -> Path:
-    """`path` when it is a folder holding config.json (and `needs`); else a ScaffoldError naming the first thing
-    missing (exit 2). What is there but unreadable is left to the command: `check` reports it as a finding."""
-    require_folder(path)
-    for name in (CONFIG, *needs):
-        if not os.path.lexists(path / name):
-            raise ScaffoldError(f"{path} has no {name}: {_NEEDED_FOR[name]}")
-    return path
-
-
 def new(answers: dict[str, Any], output_dir: Path, force: bool = False, explicit: Collection[str] = ()) -> NewResult:
     """Validate the answers, render the templates and write a complete repo to output_dir/<repo name>. `explicit`:
     the answers given on the command line (see `build_spec`)."""
+    from tf_scaffold import variants
     from tf_scaffold.render import render
     from tf_scaffold.spec import build_spec
     from tf_scaffold.write import check_target, write_atomically
@@ -130,7 +104,7 @@ def new(answers: dict[str, Any], output_dir: Path, force: bool = False, explicit
     target = (output_dir / spec.names.repo_name).resolve()
     check_target(target, force)  # fail before spending seconds on torch
     files = render(spec)
-    result = NewResult(spec=spec, path=target, backup=None, files=sorted(files), warnings=spec.warnings())
+    result = NewResult(spec=spec, path=target, backup=None, files=sorted(files), warnings=variants.warnings(spec))
 
     def build(staging: Path) -> None:
         from tf_scaffold.artifacts import build_model_files, build_processor, build_tokenizer, write_answers

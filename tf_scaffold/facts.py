@@ -23,13 +23,13 @@ ENCODER_PAD_TOKEN_ID, ENCODER_CLS_TOKEN_ID, ENCODER_SEP_TOKEN_ID = 0, 2, 3
 # The WordPiece tokenizer's alphabet: its special tokens and every character of the corpus, alone and as `##c`.
 MIN_ENCODER_VOCAB_SIZE = 256
 
-# The auto classes of a head model, by task. The engines instantiate only `AutoModel`; the harness loads the head
-# through the first of these a repo's `auto_map` names.
-HEAD_AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText")
-# An encoder's: its classifier (the base model is the embedding model).
-ENCODER_HEAD_AUTO_CLASS = "AutoModelForSequenceClassification"
-# ... and the head auto classes `check` looks for in any repo, generated or not.
-ANY_HEAD_AUTO_CLASSES = (*HEAD_AUTO_CLASSES, "AutoModelForVision2Seq", "AutoModelForSequenceClassification")
+# The auto classes of the head models that generate, in the order a repo's `auto_map` is searched for one: what
+# `generate()`, the KV-cache checks and the bench load (the engines themselves instantiate only `AutoModel`).
+GENERATING_AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForVision2Seq")
+# A sequence classifier's (an encoder's head; the base model is the embedding model).
+SEQUENCE_CLASSIFICATION_AUTO_CLASS = "AutoModelForSequenceClassification"
+# Every head auto class: what `check` looks for in any repo, generated or not, to find its head model.
+HEAD_AUTO_CLASSES = (*GENERATING_AUTO_CLASSES, SEQUENCE_CLASSIFICATION_AUTO_CLASS)
 
 # Config fields from which the engines conclude a model is a mixture of experts. SGLang takes its MoE wrapper when it
 # finds any expert count (`_getattr_first(config, ("num_local_experts", "num_experts", "n_routed_experts"))`), vLLM

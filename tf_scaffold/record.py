@@ -77,14 +77,14 @@ def has_base(record: dict[str, Any]) -> bool:
     return isinstance(base, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in base.items())
 
 
-def payload(spec, base: dict[str, str]) -> str:
+def payload(answers: dict[str, Any], kind: str, base: dict[str, str]) -> str:
     """The text of `.tf-scaffold.json`: tool version, kind of repo, answers, and the base `update` merges against."""
-    from tf_scaffold import __version__, variants
+    from tf_scaffold import __version__
 
     record = {
         "tf_scaffold_version": __version__,
-        "kind": variants.kind_of(spec).name,
-        "answers": spec.answers(),
+        "kind": kind,
+        "answers": answers,
         # What this version of tf-scaffold wrote, for `tf-scaffold update` to 3-way merge against. Not uploaded.
         "base": dict(sorted(base.items())),
     }

@@ -133,7 +133,7 @@ def context(spec: Spec) -> dict[str, Any]:
         # Python source, not a dict: cookiecutter merges a dict given to it into the default one
         "tp_plan": _dict_source(variants.tp_plan(spec)),
         "pp_plan": {k: [list(v[0]), list(v[1])] for k, v in facts.PP_PLAN.items()},
-        "num_parameters_human": human_count(spec.num_parameters),
+        "num_parameters_human": human_count(variants.num_parameters(spec)),
         "has_weights": spec.weights,
         "tool_version": __version__,
         "tool_series": ".".join(__version__.split(".")[:2]) + ".*",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -23,11 +22,19 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tf_scaffold import record
+from tf_scaffold.artifacts import (
+    build_model_files,
+    build_processor,
+    checkpoint_state,
+    record_text,
+    rendered_package,
+    save_weights,
+)
 from tf_scaffold.errors import ScaffoldError
 from tf_scaffold.record import BUILT_TEXT, WEIGHTS
+
 
 class UpdateError(ScaffoldError):
     """A repo `update` cannot work on (git missing, a record without update data)."""
@@ -76,8 +83,6 @@ def template_files(spec) -> dict[str, str]:
 def built_files(spec, rendered: dict[str, str], tokenizer_from: Path) -> dict[str, str]:
     """config.json, generation_config.json (and processor_config.json) as `new` builds them from `rendered`, without
     weights; the tokenizer is copied from `tokenizer_from` (the processor embeds it)."""
-    from tf_scaffold.artifacts import build_model_files, build_processor
-
     with tempfile.TemporaryDirectory(prefix="tf-scaffold-update-") as tmp:
         folder = Path(tmp)
         for rel, text in rendered.items():
@@ -158,8 +163,6 @@ def checkpoint_mismatch(repo: Path, spec) -> str | None:
     import torch
     from safetensors import safe_open
 
-    from tf_scaffold.artifacts import checkpoint_state, rendered_package
-
     if not (repo / WEIGHTS).is_file():
         return None
     with safe_open(str(repo / WEIGHTS), framework="pt") as f:
@@ -189,8 +192,6 @@ def checkpoint_mismatch(repo: Path, spec) -> str | None:
 def rebuild_weights(repo: Path, spec) -> None:
     """Fresh tiny random weights for the repo's code and config.json (what `new` saves, from the answers' seed)."""
     import torch
-
-    from tf_scaffold.artifacts import rendered_package, save_weights
 
     with rendered_package(repo) as load:
         config_cls = getattr(load(spec.names.configuration_module), spec.names.config_class)
@@ -248,7 +249,7 @@ def update(repo: Path, *, pretend: bool = False, adopt: bool = False, weights: b
                 result.files.append(FileUpdate(rel, "differs from the template", ours[rel], new[rel]))
         result.notes.append("recorded the installed template as the base of later updates; no file was changed")
         if not pretend:
-            _write(repo, {record.NAME: record.payload(spec, base)})
+            _write(repo, {record.NAME: record_text(spec, base)})
         return result
     if adopt:
         raise UpdateError(f"{repo} already has update data: run `tf-scaffold update {repo}` without --adopt")
@@ -284,7 +285,7 @@ def update(repo: Path, *, pretend: bool = False, adopt: bool = False, weights: b
     if not pretend:
         _write(repo, {c.path: c.after for c in result.files if c.after != c.before})
         if new_base != base or old_version != __version__:
-            _write(repo, {record.NAME: record.payload(spec, new_base)})
+            _write(repo, {record.NAME: record_text(spec, new_base)})
     modeling_conflict = any(_is_code(rel) for rel in result.conflicts)
     # The checkpoint is compared with the code whenever the code is not the template's as recorded: changed by this
     # update, or edited by the author (a resolved conflict included).

@@ -58,7 +58,7 @@ FEATURE_EXTRACTION = Kind(
     "embedding", "feature-extraction", "AutoModel", "EncoderRepoTests", _COMMON_FILES + _POOLING_FILES
 )
 TEXT_CLASSIFICATION = Kind(
-    "classifier", "text-classification", facts.ENCODER_HEAD_AUTO_CLASS, "EncoderRepoTests", _COMMON_FILES
+    "classifier", "text-classification", facts.SEQUENCE_CLASSIFICATION_AUTO_CLASS, "EncoderRepoTests", _COMMON_FILES
 )
 
 

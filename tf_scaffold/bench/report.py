@@ -8,7 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from tf_scaffold.bench.run import ENGINE_NAMES, PROFILE_NEW_TOKENS
+from tf_scaffold.bench.measure import PROFILE_NEW_TOKENS
+from tf_scaffold.bench.settings import ENGINE_NAMES
 
 SIDE_LABELS = {"transformers": "transformers generate()"}
 

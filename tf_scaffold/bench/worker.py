@@ -20,9 +20,10 @@ import os
 import sys
 import time
 
+from tf_scaffold.facts import GENERATING_AUTO_CLASSES
+
 PROFILE_TOP = 25
 # the auto classes that generate text, in the order `bench` looks for them in `auto_map`
-GENERATING_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText")
 
 
 class FusionLog(logging.Handler):
@@ -57,7 +58,7 @@ class TransformersSide:
         # a decoder's causal LM, or a vision-language model's generating class (prompted with text only)
         auto_map = json.loads((Path(args["repo"]) / "config.json").read_text()).get("auto_map") or {}
         auto_class = getattr(
-            transformers, next((c for c in GENERATING_CLASSES if c in auto_map), GENERATING_CLASSES[0])
+            transformers, next((c for c in GENERATING_AUTO_CLASSES if c in auto_map), GENERATING_AUTO_CLASSES[0])
         )
         self.model = (
             auto_class.from_pretrained(args["repo"], trust_remote_code=True, dtype=_torch_dtype(args["dtype"]))
@@ -92,26 +93,21 @@ class TransformersSide:
 
 class VllmSide:
     def __init__(self, args: dict):
-        from vllm import LLM
-
-        from tf_scaffold.testing.harness import count_fused
+        from tf_scaffold.engines.build import vllm_llm
+        from tf_scaffold.engines.fusion import count_fused
 
         fusion = FusionLog()
         logger = logging.getLogger("vllm.model_executor.models.transformers")
         logger.setLevel(logging.DEBUG)  # the handlers of vLLM's own logger still filter at their level
         logger.addHandler(fusion)
-        kwargs = {
-            "model": args["repo"],
-            "trust_remote_code": True,
-            "dtype": args["dtype"],
-            "max_model_len": args["max_model_len"],
-            "seed": 0,
-            "enforce_eager": not args["compiled"],
-            "max_num_seqs": max(args["max_batch"], 1),
-        }
-        if args["backend"]:
-            kwargs["model_impl"] = "transformers"
-        self.llm = LLM(**kwargs)
+        self.llm = vllm_llm(
+            args["repo"],
+            _platform(args),
+            backend=args["backend"],
+            compiled=args["compiled"],
+            max_model_len=args["max_model_len"],
+            max_num_seqs=max(args["max_batch"], 1),
+        )
         model_config = self.llm.llm_engine.model_config
         self.info = {
             "class": model_config.architecture,
@@ -133,22 +129,16 @@ class VllmSide:
 
 class SglangSide:
     def __init__(self, args: dict):
-        import sglang as sgl
+        from tf_scaffold.engines.build import sglang_engine
 
-        from tf_scaffold.testing.harness import detect_platform, sglang_impl_keyword
-
-        platform = detect_platform()
-        self.engine = sgl.Engine(
-            model_path=args["repo"],
-            trust_remote_code=True,
+        self.engine = sglang_engine(
+            args["repo"],
+            _platform(args),
+            backend=args["backend"],
+            compiled=args["compiled"],
             context_length=args["max_model_len"],
-            random_seed=0,
             skip_tokenizer_init=True,  # token ids in and out: no text decoding in the timed path
-            disable_cuda_graph=not args["compiled"],
             sleep_on_idle=True,  # an idle scheduler waits on its socket instead of spinning on a core the others use
-            log_level="info",  # its "Using Transformers backend." line is how the caller knows which class ran
-            **{**platform.sglang_args, "dtype": args["dtype"]},
-            **{sglang_impl_keyword(): "transformers" if args["backend"] else "auto"},
         )
         self.info = {"class": None, "transformers_backend": None, "fused": None}  # read from its log by the caller
 
@@ -161,6 +151,15 @@ class SglangSide:
 
     def close(self):
         self.engine.shutdown()
+
+
+def _platform(args: dict):
+    """This machine's engine settings, in the dtype the bench asked for."""
+    from dataclasses import replace
+
+    from tf_scaffold.engines.machine import detect_platform
+
+    return replace(detect_platform(), dtype=args["dtype"])
 
 
 def _sync(device: str) -> None:

@@ -39,8 +39,8 @@ def check(
 ) -> None:
     """Check that a repo is servable by vLLM and SGLang's Transformers backend: what is wrong, where, how to fix it."""
     import tf_scaffold.conformance.dynamic.rules  # noqa: F401  (registers the dynamic rule ids, without torch)
-    from tf_scaffold.commands import require_repo
     from tf_scaffold.conformance import RULES
+    from tf_scaffold.fs import require_repo
 
     ids = {
         k: [i.strip().upper() for i in v.split(",") if i.strip()]
@@ -99,7 +99,7 @@ def update(
     ),
 ) -> None:
     """Bring a generated repo to the installed template: your edits are kept, template changes are merged in."""
-    from tf_scaffold.commands import require_folder
+    from tf_scaffold.fs import require_folder
     from tf_scaffold.update import update as run_update
 
     require_folder(path)

@@ -144,8 +144,8 @@ def bench(
 
     from tf_scaffold.bench import report
     from tf_scaffold.bench.run import BenchError, Settings, plan, run_bench
-    from tf_scaffold.commands import require_repo
-    from tf_scaffold.testing.harness import cpu_cores, detect_platform
+    from tf_scaffold.engines.machine import cpu_cores, detect_platform
+    from tf_scaffold.fs import require_repo
 
     bad_sizes = f"--batch-sizes {batch_sizes!r}: give positive integers separated by commas, e.g. 4,8,16,32"
     try:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tf_scaffold.conformance import dynamic as _dynamic  # noqa: F401  (registers the dynamic rules)
-from tf_scaffold.conformance.registry import DYNAMIC, KINDS, RULES, STATIC, ids
+from tf_scaffold.conformance.registry import DYNAMIC, FAMILIES, RULES, STATIC, ids
 from tf_scaffold.conformance.report import SCHEMA_VERSION
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
@@ -39,14 +39,14 @@ never imported): a model that subclasses `Qwen2PreTrainedModel` inherits its `_s
 that subclasses GPT-2's its `attribute_map`. The base model and the decoder layers are found from `auto_map`, and from
 `architectures` and the class structure when `auto_map` misses them.
 
-Every rule has a stable id, a kebab-case name, a severity, the kinds of repo it applies to ({", ".join(KINDS)}), what it
+Every rule has a stable id, a kebab-case name, a severity, the families of repo it applies to ({", ".join(FAMILIES)}), what it
 needs to run, the engine failure it prevents and the fix. A repo is **multimodal** when config.json has a
 `vision_config` or the repo a `processor_config.json`; an **encoder** (a BERT-class embedding model or sequence
 classifier) when it is not, its config.json nests no `text_config`, its base model takes `input_ids`, and either a
 module of the base model sets `is_causal` False (what vLLM and SGLang read to run a model encoder-only: in `__init__`,
 as a class attribute, or passed down from the config, BERT's `is_causal=config.is_decoder`) or the base model builds
 only a padding mask (`create_bidirectional_mask`, no causal mask: an encoder whose attention forgot `is_causal`,
-TFS071); else **text** (a decoder). The decoder rules (LM head, KV cache, generate, RoPE fields, pipeline split) do not
+TFS071); else a **decoder** (a text decoder). The decoder rules (LM head, KV cache, generate, RoPE fields, pipeline split) do not
 apply to encoders, and an encoder's checkpoint may hold its base model's keys without prefix and `classifier.*` /
 `score.*`. A rule that does not run (it does not apply, what it needs is
 missing, or it is dynamic and the code is not trusted) is listed as skipped with the reason, never as run. `--json`
@@ -65,9 +65,9 @@ engines and fails when an engine does otherwise, or when a recorded behaviour is
 
 def _row(rule_id: str) -> str:
     r = RULES[rule_id]
-    applies = ", ".join(sorted(r.applies_to)) if set(r.applies_to) != set(KINDS) else "all"
+    applies = ", ".join(sorted(r.applies_to)) if set(r.applies_to) != set(FAMILIES) else "all"
     verdicts = "; ".join(f"{engine}: {v}" for engine, v in r.verdicts.items()) or "-"
-    needs = ", ".join(r.requires) or ("the repo's code (trusted)" if r.kind == DYNAMIC else "-")
+    needs = ", ".join(r.requires) or ("the repo's code (trusted)" if r.mode == DYNAMIC else "-")
     cells = [rule_id, f"`{r.name}`", r.severity, applies, needs, r.title, r.engine, r.fix, verdicts]
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
@@ -76,8 +76,8 @@ def render() -> str:
     header = "| id | name | severity | applies to | needs | what | engine failure it prevents | fix | engines |"
     rule_line = "|---|---|---|---|---|---|---|---|---|"
     parts = [INTRO]
-    for kind, title in ((STATIC, "Static rules"), (DYNAMIC, "Dynamic rules (`--trust-remote-code`)")):
-        parts += [f"\n## {title}\n", header, rule_line, *(_row(i) for i in ids(kind))]
+    for mode, title in ((STATIC, "Static rules"), (DYNAMIC, "Dynamic rules (`--trust-remote-code`)")):
+        parts += [f"\n## {title}\n", header, rule_line, *(_row(i) for i in ids(mode))]
     return "\n".join(parts) + "\n"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tf_scaffold.conformance.repo import FULL_PARSE_BYTES, confined, decode_source, read_bytes
+from tf_scaffold.conformance.files import FULL_PARSE_BYTES, confined, decode_source, read_bytes
 from tf_scaffold.conformance.report import LintViolation
 
 PATTERNS = ("modeling_*.py", "configuration_*.py", "processing_*.py", "image_processing_*.py")

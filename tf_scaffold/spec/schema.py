@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from tf_scaffold import variants
 from tf_scaffold.errors import SpecError
 from tf_scaffold.names import Names, normalise_name
 from tf_scaffold.spec import rope, validate
@@ -120,13 +119,6 @@ class Spec(BaseModel):
     @property
     def resolved_head_dim(self) -> int:
         return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_heads
-
-    @property
-    def num_parameters(self) -> int:
-        return variants.num_parameters(self)
-
-    def warnings(self) -> list[str]:
-        return variants.warnings(self)
 
     def answers(self) -> dict[str, Any]:
         """The user's answers as a flat table (no derived values): what `--spec` reads back."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from tf_scaffold import facts
 from tf_scaffold.errors import SpecError
-from tf_scaffold.known import transformers_names
+from tf_scaffold.installed import native_names
 
 if TYPE_CHECKING:
     from tf_scaffold.spec.schema import Spec
@@ -103,7 +103,7 @@ def check_layer_types(spec: Spec) -> None:
 
 def check_not_native(spec: Spec) -> None:
     """A model_type or class transformers already has would make the engines run their own code instead."""
-    model_types, classes = transformers_names()
+    model_types, classes = native_names()
     if spec.names.model_type in model_types:
         raise SpecError(
             f"model_type {spec.names.model_type!r} already exists in transformers: vLLM and SGLang would run their"

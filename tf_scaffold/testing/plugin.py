@@ -18,7 +18,7 @@ def pytest_configure(config) -> None:
 
 
 def pytest_generate_tests(metafunc) -> None:
-    """`test_dynamic_conformance` runs once per dynamic rule that applies to the declared kind of repo."""
+    """`test_dynamic_conformance` runs once per dynamic rule that applies to the declared family of repo."""
     from tf_scaffold.testing.suite import RepoTests
 
     cls = metafunc.cls
@@ -26,4 +26,4 @@ def pytest_generate_tests(metafunc) -> None:
         from tf_scaffold.conformance import DYNAMIC, RULES, ids
         from tf_scaffold.conformance.dynamic import rules as _rules  # noqa: F401  (registers the dynamic rules)
 
-        metafunc.parametrize("check_id", [i for i in ids(DYNAMIC) if cls.kind in RULES[i].applies_to])
+        metafunc.parametrize("check_id", [i for i in ids(DYNAMIC) if cls.family in RULES[i].applies_to])

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tf_scaffold.facts import MOE_EXPERT_COUNT_KEYS
+from tf_scaffold.engines import limits, machine, server
+from tf_scaffold.engines.runner import run_offline
+from tf_scaffold.facts import GENERATING_AUTO_CLASSES, MOE_EXPERT_COUNT_KEYS
 from tf_scaffold.testing import harness
 
 ATOL = 1e-5
@@ -33,7 +35,7 @@ SERVER_TIMEOUT = 300
 
 
 def _skip_unless(engine: str, text_config: dict, platform, tp: int = 1) -> None:
-    reason = harness.engine_skip_reason(engine, platform, text_config, tp)
+    reason = limits.engine_skip_reason(engine, platform, text_config, tp)
     if reason:
         pytest.skip(reason)
 
@@ -70,13 +72,13 @@ SERVER_BACKEND_LOG = {"vllm": "Resolved architecture: Transformers", "sglang": "
 def _serving(engine: str, repo: Path, platform, tmp_path: Path):
     """The engine's server on a free local port, its log checked for the Transformers backend: (url, OpenAI client).
     Stopped (its whole process group) on the way out, failed test or not."""
-    port = harness.free_port()
+    port = server.free_port()
     url = f"http://127.0.0.1:{port}"
     client = _openai_client(url)
-    cmd = (harness.vllm_server_cmd if engine == "vllm" else harness.sglang_server_cmd)(repo, port, platform)
-    env = harness.engine_env(repo, platform, tmp_path)
-    with harness.running_server(cmd, url, env, "/health", SERVER_TIMEOUT, tmp_path) as server:
-        assert SERVER_BACKEND_LOG[engine] in server.log_text(), f"{engine} did not use its Transformers backend"
+    cmd = (server.vllm_server_cmd if engine == "vllm" else server.sglang_server_cmd)(repo, port, platform)
+    env = server.engine_env(repo, platform, tmp_path)
+    with server.running_server(cmd, url, env, "/health", SERVER_TIMEOUT, tmp_path) as running:
+        assert SERVER_BACKEND_LOG[engine] in running.log_text(), f"{engine} did not use its Transformers backend"
         yield url, client
 
 
@@ -84,7 +86,7 @@ class RepoTests:
     """What every kind of repo shares: where it is, its config and weights, the platform, and conformance."""
 
     pytestmark = DEPRECATIONS_FROM_THE_REPO
-    kind = "text"  # the conformance kind: which dynamic rules apply
+    family = "decoder"  # what `check` takes the repo for: which dynamic rules apply
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -108,7 +110,7 @@ class RepoTests:
     @pytest.fixture(scope="class")
     @classmethod
     def platform(cls):
-        return harness.detect_platform()
+        return machine.detect_platform()
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -163,9 +165,9 @@ class CausalLMRepoTests(RepoTests):
     def head_auto_class(cls, config_json):
         import transformers
 
-        name = next((k for k in harness.HEAD_AUTO_CLASSES if k in config_json.get("auto_map", {})), None)
+        name = next((k for k in GENERATING_AUTO_CLASSES if k in config_json.get("auto_map", {})), None)
         if name is None:
-            pytest.fail(f"config.json's auto_map names no head class ({', '.join(harness.HEAD_AUTO_CLASSES)})")
+            pytest.fail(f"config.json's auto_map names no head class ({', '.join(GENERATING_AUTO_CLASSES)})")
         return getattr(transformers, name)
 
     @pytest.fixture(scope="class")
@@ -186,10 +188,10 @@ class CausalLMRepoTests(RepoTests):
         """Where SGLang is known to serve another model than transformers runs (a sliding window one token wider in
         0.5.23), the config change that makes transformers compute what SGLang serves: the SGLang tests compare with
         that, so they pass on the known defect, state it, and fail once SGLang changes."""
-        overrides = harness.sglang_window_overrides(text_config_json, harness.package_version("sglang"))
+        overrides = limits.sglang_window_overrides(text_config_json, machine.package_version("sglang"))
         if overrides:
             print(
-                f"SGLang {harness.package_version('sglang')} windows sliding layers one token wider than transformers:"
+                f"SGLang {machine.package_version('sglang')} windows sliding layers one token wider than transformers:"
                 f" comparing with transformers at {overrides}"
             )
         return overrides
@@ -325,9 +327,7 @@ class CausalLMRepoTests(RepoTests):
 
     def _offline(self, engine: str, repo: Path, platform, tmp_path: Path, tp: int = 1) -> dict:
         args = [engine, str(repo), json.dumps(self.prompts), str(self.max_tokens), str(tp)]
-        proc, result = harness.run_engine_runner(
-            repo, args, harness.engine_env(repo, platform, tmp_path, tp, offline=True)
-        )
+        proc, result = run_offline(args, server.engine_env(repo, platform, tmp_path, tp, offline=True))
         assert result is not None, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
         return result
 
@@ -470,7 +470,7 @@ class ImageTextToTextRepoTests(CausalLMRepoTests):
     engines. The token-count contract (`_get_num_multimodal_tokens`, `pixel_values` rows, `get_image_features` rows,
     `mm_token_type_ids`, the two ways of merging features) is checked for many image sizes by the conformance tests."""
 
-    kind = "multimodal"
+    family = "multimodal"
     # (height, width, seed): different sizes and aspect ratios, one of them smaller than the model's input.
     images: list[list[int]] = [[240, 320, 0], [900, 17, 1], [40, 50, 2]]
 
@@ -542,19 +542,17 @@ class ImageTextToTextRepoTests(CausalLMRepoTests):
     def test_engine_serves_an_image_prompt_like_transformers(
         self, repo, needs_weights, text_config_json, processor, engine, tmp_path
     ):
-        platform = harness.detect_platform()
-        reason = harness.engine_skip_reason(engine, platform, text_config_json)
+        platform = machine.detect_platform()
+        reason = limits.engine_skip_reason(engine, platform, text_config_json)
         if engine == "sglang":
-            reason = reason or harness.sglang_cpu_multimodal_reason(platform)
+            reason = reason or limits.sglang_cpu_multimodal_reason(platform)
         if reason:
             pytest.skip(reason)
         prompt = self.chat(processor, len(self.images))
         images = [harness.noise_image(*spec) for spec in self.images]
         reference = harness.transformers_image_greedy(repo, platform, prompt, images, self.max_tokens)
         args = [f"{engine}-image", str(repo), prompt, json.dumps(self.images), str(self.max_tokens)]
-        proc, result = harness.run_engine_runner(
-            repo, args, harness.engine_env(repo, platform, tmp_path, offline=True)
-        )
+        proc, result = run_offline(args, server.engine_env(repo, platform, tmp_path, offline=True))
         assert result is not None, f"{engine} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
         print(f"{engine} {result['version']} on {result['device']} ({result['dtype']}): {result.get('architectures')}")
         assert result["transformers_backend"] is True, f"{engine} did not use its Transformers backend"
@@ -567,7 +565,7 @@ class EncoderRepoTests(RepoTests):
     `AutoModelForSequenceClassification` a classifier, and `config.architectures` says which of them the checkpoint
     holds and the engines serve."""
 
-    kind = "encoder"
+    family = "encoder"
     # Prompt ids ([CLS] ... [SEP]) the engines' embeddings or scores are compared with transformers' on.
     prompts: list[list[int]] = [[2, 40, 41, 42, 43, 3], [2, 300, 17, 99, 250, 60, 61, 3]]
 
@@ -744,7 +742,7 @@ class EncoderRepoTests(RepoTests):
 
     def _pooling(self, engine: str, repo: Path, platform, tmp_path: Path, task: str):
         args = [f"{engine}-pooling", str(repo), json.dumps(self.prompts)] + ([task] if engine == "vllm" else [])
-        return harness.run_engine_runner(repo, args, harness.engine_env(repo, platform, tmp_path, offline=True))
+        return run_offline(args, server.engine_env(repo, platform, tmp_path, offline=True))
 
     @staticmethod
     def _assert_close(reference: list[list[float]], vectors: list[list[float]], exact: bool) -> None:
@@ -783,12 +781,12 @@ class EncoderRepoTests(RepoTests):
         _skip_unless("vllm", engine_config, platform)
         if task != "embed":
             pytest.skip("a classifier: the embeddings endpoint serves embedding models")
-        port = harness.free_port()
+        port = server.free_port()
         url = f"http://127.0.0.1:{port}"
-        cmd = harness.vllm_server_cmd(repo, port, platform, extra=("--runner", "pooling"))
-        env = harness.engine_env(repo, platform, tmp_path)
-        with harness.running_server(cmd, url, env, "/health", SERVER_TIMEOUT, tmp_path) as server:
-            assert SERVER_BACKEND_LOG["vllm"] in server.log_text(), "vLLM did not use its Transformers backend"
+        cmd = server.vllm_server_cmd(repo, port, platform, extra=("--runner", "pooling"))
+        env = server.engine_env(repo, platform, tmp_path)
+        with server.running_server(cmd, url, env, "/health", SERVER_TIMEOUT, tmp_path) as running:
+            assert SERVER_BACKEND_LOG["vllm"] in running.log_text(), "vLLM did not use its Transformers backend"
             out = _http_json(f"{url}/v1/embeddings", {"model": "model", "input": self.prompts})
         vectors = [item["embedding"] for item in sorted(out["data"], key=lambda item: item["index"])]
         self._assert_close(reference, vectors, platform.exact)
@@ -796,9 +794,9 @@ class EncoderRepoTests(RepoTests):
     @pytest.mark.engine
     def test_sglang_serves_like_transformers(self, repo, engine_config, platform, reference, task, tmp_path):
         _skip_unless("sglang", engine_config, platform)
-        version = harness.package_version("sglang")
+        version = machine.package_version("sglang")
         proc, result = self._pooling("sglang", repo, platform, tmp_path, task)
-        known = harness.sglang_encoder_defect(version)
+        known = limits.sglang_encoder_defect(version)
         if known is not None:
             # a known defect of this release: the test shows it happen, and fails once SGLang fixes it
             log = proc.stdout + proc.stderr

@@ -16,7 +16,6 @@ from pathlib import Path
 from tf_scaffold.conformance.dynamic import rules as _rules  # noqa: F401  (registers the dynamic rules)
 from tf_scaffold.conformance.dynamic.checks import (
     ATOL,
-    GENERATING_AUTO_CLASSES,
     MM_IDS,
     _check_generate,
     _check_kv_cache,
@@ -31,10 +30,11 @@ from tf_scaffold.conformance.dynamic.checks import (
 )
 from tf_scaffold.conformance.dynamic.generation import cache_argument, first_difference, generate_mismatch
 from tf_scaffold.conformance.dynamic.probe import ENGINE, PROBE, Probe, register, set_attn
-from tf_scaffold.conformance.model import Repo
-from tf_scaffold.conformance.registry import DYNAMIC, ENCODER, ERROR, INTERNAL, MULTIMODAL, RULES, TEXT, ids
-from tf_scaffold.conformance.repo import safetensors_keys
+from tf_scaffold.conformance.files import safetensors_keys
+from tf_scaffold.conformance.registry import DECODER, DYNAMIC, ENCODER, ERROR, INTERNAL, MULTIMODAL, RULES, ids
+from tf_scaffold.conformance.repo import Repo
 from tf_scaffold.conformance.report import Finding
+from tf_scaffold.facts import GENERATING_AUTO_CLASSES
 
 __all__ = ["DYNAMIC_IDS", "MM_IDS", "cache_argument", "dynamic_checks", "first_difference", "generate_mismatch"]
 
@@ -125,13 +125,13 @@ def dynamic_checks(root: Path, select=None, tp: bool = True) -> tuple[list[Findi
     root = Path(root)
     s = Session(root, set(select or DYNAMIC_IDS))
     try:
-        kind = s.view.kind
+        family = s.view.family
     except Exception:  # noqa: BLE001 - the static rules report it (TFS071); the decoder checks still run
-        kind = MULTIMODAL if s.view.multimodal else TEXT
-    encoder = kind == ENCODER
+        family = MULTIMODAL if s.view.multimodal else DECODER
+    encoder = family == ENCODER
     for check_id in sorted(s.wanted):
-        if kind not in RULES[check_id].applies_to and check_id not in MM_IDS:  # the image checks say it their way
-            s.skip(check_id, RULES[check_id].skip_reason(kind))
+        if family not in RULES[check_id].applies_to and check_id not in MM_IDS:  # the image checks say it their way
+            s.skip(check_id, RULES[check_id].skip_reason(family))
     # a decoder whose only head is a classifier (AutoModelForSequenceClassification) has nothing to decode
     head_class = head_auto_class_name(s.view.auto_map)
     if head_class not in GENERATING_AUTO_CLASSES:
@@ -217,7 +217,7 @@ def dynamic_checks(root: Path, select=None, tp: bool = True) -> tuple[list[Findi
         else:
             for check_id in MM_IDS:
                 if check_id in s.wanted:
-                    s.skip(check_id, "the repo is text-only (no vision_config, no processor_config.json)")
+                    s.skip(check_id, f"the repo is a text-only {family} (no vision_config, no processor_config.json)")
         with s.guard("TFS110"):
             if "TFS110" in s.wanted:
                 reason = _check_pp_split(base, ids_, s.fail)

@@ -11,13 +11,9 @@ from pathlib import Path
 
 from tf_scaffold.conformance.dynamic.generation import cache_argument, generate_mismatch
 from tf_scaffold.conformance.dynamic.probe import missing_module
-from tf_scaffold.conformance.model import HEAD_AUTO_CLASSES
+from tf_scaffold.facts import HEAD_AUTO_CLASSES
 
 ATOL = 1e-5
-
-
-# The head auto classes whose models generate (the KV-cache and generate() checks need one).
-GENERATING_AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForVision2Seq")
 
 
 def head_auto_class_name(auto_map) -> str:

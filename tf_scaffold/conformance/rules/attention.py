@@ -10,15 +10,15 @@ from __future__ import annotations
 import ast
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import (
-    ClassRef,
-    Repo,
+from tf_scaffold.conformance.classes import ClassRef
+from tf_scaffold.conformance.registry import GENERATIVE, WARNING, Issue, rule
+from tf_scaffold.conformance.repo import Repo
+from tf_scaffold.conformance.roles import (
     interface_lookups,
     interface_names,
     is_interface_lookup,
     literal_interface_name,
 )
-from tf_scaffold.conformance.registry import DECODERS, WARNING, Issue, rule
 
 HARD_CODED_ATTENTION = ("scaled_dot_product_attention", "flash_attn_func", "flash_attn_varlen_func")
 
@@ -166,7 +166,7 @@ def attention_without_layer_idx(repo: Repo):
     engine="the engines and transformers' sdpa/flash read is_causal to choose causal masking (False = encoder)",
     fix="set self.is_causal = True in the attention __init__",
     severity=WARNING,
-    applies_to=DECODERS,
+    applies_to=GENERATIVE,
     requires=ATTENTION,
     not_applicable="an encoder's is_causal is held to TFS071/TFS072",
 )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import HEAD_AUTO_CLASSES, Repo
-from tf_scaffold.conformance.native import native_names
-from tf_scaffold.conformance.registry import DECODERS, ENCODER, ERROR, WARNING, Issue, rule
-from tf_scaffold.conformance.repo import as_dict, auto_map_target, split_target, type_name
+from tf_scaffold.conformance.files import as_dict, auto_map_target, split_target, type_name
+from tf_scaffold.conformance.registry import ENCODER, ERROR, GENERATIVE, WARNING, Issue, rule
+from tf_scaffold.conformance.repo import Repo
+from tf_scaffold.facts import HEAD_AUTO_CLASSES
 from tf_scaffold.facts import MOE_CONFIG_KEYS as MOE_KEYS
+from tf_scaffold.installed import native_names
 
 # Fields the engines read from the (text) config; the first four are required to build anything.
 ENGINE_CONFIG_FIELDS = (
@@ -139,7 +140,7 @@ def automodel_not_base(repo: Repo):
     engine="transformers users cannot load the model with AutoModelForCausalLM (the engines do not need it)",
     fix='add "AutoModelForCausalLM": "modeling_<m>.<Name>ForCausalLM" to auto_map',
     severity=WARNING,
-    applies_to=DECODERS,
+    applies_to=GENERATIVE,
     requires=("config",),
     not_applicable="an encoder's base model is its embedding model, with no head to load",
 )
@@ -187,7 +188,7 @@ def engine_fields_missing(repo: Repo):
     present = {k for k, v in repo.section("text_config").items() if v is not None}
     present |= {k for k, v in repo.config.items() if v is not None}
     present |= declared_fields(repo)
-    fields = ENCODER_CONFIG_FIELDS if repo.kind == ENCODER else ENGINE_CONFIG_FIELDS
+    fields = ENCODER_CONFIG_FIELDS if repo.family == ENCODER else ENGINE_CONFIG_FIELDS
     missing = [k for k in fields if k not in present]
     hard = [k for k in missing if k in REQUIRED_CONFIG_FIELDS]
     soft = [k for k in missing if k not in REQUIRED_CONFIG_FIELDS]

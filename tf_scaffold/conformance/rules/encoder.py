@@ -1,5 +1,5 @@
 """Encoders: text-only models the engines run with bidirectional attention (BERT-class embedding models and sequence
-classifiers). `Repo.kind` tells them (`Repo.encoder`: a module of the base model sets `is_causal` False, or the base
+classifiers). `Repo.family` tells them (`Repo.encoder`: a module of the base model sets `is_causal` False, or the base
 model builds only a padding mask).
 
 What the engines do with one:
@@ -21,9 +21,11 @@ import ast
 from dataclasses import dataclass, field
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import UNKNOWN, ClassRef, Module, Repo
+from tf_scaffold.conformance.classes import ClassRef
+from tf_scaffold.conformance.evaluate import UNKNOWN, Module
+from tf_scaffold.conformance.files import confined, read_json, type_name
 from tf_scaffold.conformance.registry import ENCODER, WARNING, Issue, rule
-from tf_scaffold.conformance.repo import confined, read_json, type_name
+from tf_scaffold.conformance.repo import Repo
 from tf_scaffold.conformance.rules.head import CLASSIFIER_NAMES
 
 ENCODERS = (ENCODER,)

@@ -12,9 +12,10 @@ import ast
 import re
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import ClassRef, Repo
+from tf_scaffold.conformance.classes import ClassRef
+from tf_scaffold.conformance.files import safetensors_keys
 from tf_scaffold.conformance.registry import WARNING, Issue, rule
-from tf_scaffold.conformance.repo import safetensors_keys
+from tf_scaffold.conformance.repo import Repo
 from tf_scaffold.facts import MOE_EXPERT_COUNT_KEYS
 
 # What each engine reads for top-k and the experts' width, first found wins (vLLM `getattr_iter`, SGLang

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import ClassRef, Repo
+from tf_scaffold.conformance.classes import ClassRef
+from tf_scaffold.conformance.files import safetensors_keys
 from tf_scaffold.conformance.registry import ENCODER, WARNING, Issue, rule
-from tf_scaffold.conformance.repo import safetensors_keys
+from tf_scaffold.conformance.repo import Repo
 
 MODULE_CALLS = ("Linear", "Embedding", "Parameter", "ModuleList", "Sequential", "LayerNorm", "Conv1d", "Conv2d")
 
@@ -29,7 +30,7 @@ MODULE_CALLS = ("Linear", "Embedding", "Parameter", "ModuleList", "Sequential", 
 def head_extra_modules(repo: Repo):
     init, owner = repo.method(repo.head, "__init__")
     extra = []
-    allowed = {"model", "lm_head", _prefix(repo), *(CLASSIFIER_NAMES if repo.kind == ENCODER else ())}
+    allowed = {"model", "lm_head", _prefix(repo), *(CLASSIFIER_NAMES if repo.family == ENCODER else ())}
     for attr, (value, _) in repo.init_attrs(repo.head).items():
         if attr in allowed or not isinstance(value, ast.Call):
             continue
@@ -133,7 +134,7 @@ def lm_head_not_one_linear(repo: Repo):
 def checkpoint_keys_outside_model(repo: Repo):
     # vLLM renames <base_model_prefix>.* to model.*; TFS044 says what SGLang does with it
     allowed = ("model.", "lm_head.") + ((_prefix(repo) + ".",) if repo.head is not None else ())
-    if repo.kind == ENCODER:
+    if repo.family == ENCODER:
         # vLLM's `missing_bmp_pattern` maps keys that start with a direct child of the base model to model.*, SGLang
         # maps "" to model.
         children = repo.members(repo.base_model) if repo.base_model is not None else {}

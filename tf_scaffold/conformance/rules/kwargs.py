@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import ClassRef, Repo, interface_lookups
+from tf_scaffold.conformance.classes import ClassRef
 from tf_scaffold.conformance.registry import Issue, rule
+from tf_scaffold.conformance.repo import Repo
+from tf_scaffold.conformance.roles import interface_lookups
 
 MAX_HELPER_DEPTH = 4
 

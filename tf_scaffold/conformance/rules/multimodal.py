@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import Repo
+from tf_scaffold.conformance.files import as_dict
 from tf_scaffold.conformance.registry import MULTIMODAL, WARNING, Issue, rule
-from tf_scaffold.conformance.repo import as_dict
+from tf_scaffold.conformance.repo import Repo
 
 PROCESSOR = ("config", "processor")
 BASE = ("config", "base-model")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from tf_scaffold.conformance import astutil
-from tf_scaffold.conformance.model import ClassRef, Repo
-from tf_scaffold.conformance.registry import DECODERS, WARNING, Issue, rule
+from tf_scaffold.conformance.classes import ClassRef
+from tf_scaffold.conformance.registry import GENERATIVE, WARNING, Issue, rule
+from tf_scaffold.conformance.repo import Repo
 
 # The tensor-parallel styles each engine's Transformers backend knows. vLLM (`replace_linear_class` in
 # vllm/model_executor/models/transformers/utils.py) replicates an nn.Linear whose style it does not know; SGLang
@@ -270,7 +271,7 @@ def no_tp_plan(repo: Repo):
     ),
     fix='declare base_model_pp_plan: {"embed_tokens": (["input_ids"], ["inputs_embeds"]), "layers": ..., "norm": ...}',
     severity=WARNING,
-    applies_to=DECODERS,
+    applies_to=GENERATIVE,
     requires=PLANS,
     not_applicable="pipeline parallelism splits a decoder's embed_tokens / layers / norm; an encoder is served whole",
 )

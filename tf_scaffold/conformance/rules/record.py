@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
-from tf_scaffold.conformance.model import Repo
+from tf_scaffold.conformance.files import read_json
 from tf_scaffold.conformance.registry import WARNING, Issue, rule
-from tf_scaffold.conformance.repo import read_json
+from tf_scaffold.conformance.repo import Repo
 from tf_scaffold.record import NAME as RECORD
 
 

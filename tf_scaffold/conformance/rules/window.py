@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from tf_scaffold.conformance.model import Repo
 from tf_scaffold.conformance.registry import WARNING, Issue, rule
+from tf_scaffold.conformance.repo import Repo
 from tf_scaffold.facts import SLIDING_ATTENTION
 
 # What transformers' own models call to apply a window: the sliding mask, or the window handed to the attention call.

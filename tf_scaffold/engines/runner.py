@@ -1,74 +1,74 @@
-"""Run an engine's offline API on a repo in a process of its own and print one `RESULT {json}` line.
+"""An engine's offline API on a repo, in a process of its own that prints one `RESULT {json}` line.
 
-    python -m tf_scaffold.testing.engine_runner vllm REPO PROMPTS_JSON MAX_TOKENS [TP]
-    python -m tf_scaffold.testing.engine_runner sglang REPO PROMPTS_JSON MAX_TOKENS [TP]
-    python -m tf_scaffold.testing.engine_runner vllm-image REPO PROMPT IMAGES_JSON MAX_TOKENS
-    python -m tf_scaffold.testing.engine_runner sglang-image REPO PROMPT IMAGES_JSON MAX_TOKENS
-    python -m tf_scaffold.testing.engine_runner vllm-pooling REPO PROMPTS_JSON TASK
-    python -m tf_scaffold.testing.engine_runner sglang-pooling REPO PROMPTS_JSON
+    python -m tf_scaffold.engines.runner vllm REPO PROMPTS_JSON MAX_TOKENS [TP]
+    python -m tf_scaffold.engines.runner sglang REPO PROMPTS_JSON MAX_TOKENS [TP]
+    python -m tf_scaffold.engines.runner vllm-image REPO PROMPT IMAGES_JSON MAX_TOKENS
+    python -m tf_scaffold.engines.runner sglang-image REPO PROMPT IMAGES_JSON MAX_TOKENS
+    python -m tf_scaffold.engines.runner vllm-pooling REPO PROMPTS_JSON TASK
+    python -m tf_scaffold.engines.runner sglang-pooling REPO PROMPTS_JSON
 
 TASK is `embed` or `classify`: what the repo's architecture serves.
 
-IMAGES_JSON lists `[height, width, seed]` per image: the runner builds the same noise images as the reference.
+IMAGES_JSON lists `[height, width, seed]` per image: the runner builds the same noise images as the reference
+(`noise_image`).
 
-The engines spawn worker processes, which re-import the main module: that must be a script with a main guard,
-never pytest itself.
+The engines spawn worker processes, which re-import the main module: that must be a module with a main guard, never
+pytest itself. `run_offline` starts it and reads its result.
 """
 
+from __future__ import annotations
+
 import json
+import subprocess
 import sys
 
-from tf_scaffold.testing.harness import (
-    count_fused,
-    detect_platform,
-    noise_image,
-    package_version,
-    sglang_impl_keyword,
-    sglang_sequence,
-)
+from tf_scaffold.engines.build import sglang_engine, vllm_llm
+from tf_scaffold.engines.fusion import count_fused
+from tf_scaffold.engines.machine import detect_platform, package_version
 
 TOP = 5
 
 
-def _vllm_llm(repo: str, platform, max_model_len: int, tp: int = 1, **extra):
-    """vLLM's `LLM` on the repo through its Transformers backend, with this machine's settings; `extra` are further
-    `LLM` keywords (`runner="pooling"`, `limit_mm_per_prompt`)."""
-    from vllm import LLM
+def noise_image(height: int, width: int, seed: int):
+    """A deterministic noise image: the engine runner and the transformers reference build the same pixels."""
+    import numpy as np
+    from PIL import Image
 
-    kwargs = {
-        "model": repo,
-        "model_impl": "transformers",
-        "trust_remote_code": True,
-        "dtype": platform.dtype,
-        "max_model_len": max_model_len,
-        "seed": 0,
-        "tensor_parallel_size": tp,
-        **extra,
-    }
-    if platform.device == "cpu":
-        kwargs["enforce_eager"] = True
-        if tp > 1:
-            # One process per rank: vLLM's CPU build runs tensor parallelism with its multiprocessing executor.
-            kwargs["distributed_executor_backend"] = "mp"
-    return LLM(**kwargs)
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-def _sglang_engine(repo: str, platform, context_length: int, tp: int = 1, **extra):
-    """SGLang's `Engine` on the repo through its Transformers backend, with this machine's settings; `extra` are
-    further `Engine` keywords (`is_embedding=True`)."""
-    import sglang as sgl
+def sglang_logprobs(meta_info: dict) -> tuple[list[int], list[dict[int, float]]]:
+    """(token ids, per-step top logprobs) of SGLang's `meta_info` (offline Engine and `/generate` alike): its entries
+    are (logprob, token_id, text)."""
+    tokens = [int(t[1]) for t in meta_info["output_token_logprobs"]]
+    steps = [{int(t[1]): float(t[0]) for t in step} for step in meta_info["output_top_logprobs"]]
+    return tokens, steps
 
-    return sgl.Engine(
-        model_path=repo,
-        trust_remote_code=True,
-        tp_size=tp,
-        context_length=context_length,
-        random_seed=0,
-        log_level="info",  # its "Using Transformers backend." line is how the caller knows which class ran
-        **platform.sglang_args,  # device, dtype, attention backend and KV budget for this machine
-        **{sglang_impl_keyword(): "transformers"},
-        **extra,
+
+def run_offline(
+    args: list[str], env: dict, python: str | None = None, timeout: int = 900
+) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """Run this module with `args` in a process of its own, under `python` (default: this interpreter).
+
+    Returns the finished process and the `RESULT {json}` it printed, or None when it failed.
+    """
+    proc = subprocess.run(
+        [python or sys.executable, "-m", "tf_scaffold.engines.runner", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
     )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        return proc, None
+    result = json.loads(lines[-1][len("RESULT ") :])
+    if result.get("engine") == "sglang":
+        # SGLang's own log line, from the process that built the model: its Transformers backend, not a native class
+        result["transformers_backend"] = "Using Transformers backend" in proc.stdout + proc.stderr
+    return proc, result
 
 
 def run_vllm(
@@ -84,7 +84,7 @@ def run_vllm(
 
     platform = detect_platform()
     extra = {"limit_mm_per_prompt": limit_mm_per_prompt} if limit_mm_per_prompt else {}
-    llm = _vllm_llm(repo, platform, max_model_len, tp, **extra)
+    llm = vllm_llm(repo, platform, tp=tp, max_model_len=max_model_len, **extra)
     model_config = llm.llm_engine.model_config
     backend = (
         model_config.using_transformers_backend() if hasattr(model_config, "using_transformers_backend") else None
@@ -112,7 +112,7 @@ def run_vllm(
 def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 256, **inputs) -> dict:
     """`inputs` go to `Engine.generate`: `input_ids=[[...], ...]` or `prompt=..., image_data=[...]`."""
     platform = detect_platform()
-    engine = _sglang_engine(repo, platform, context_length, tp)
+    engine = sglang_engine(repo, platform, tp=tp, context_length=context_length)
     try:
         outputs = engine.generate(
             **inputs,
@@ -124,14 +124,14 @@ def run_sglang(repo: str, max_tokens: int, tp: int = 1, context_length: int = 25
             outputs = [outputs]
         seqs = []
         for out in outputs:
-            seq = sglang_sequence(out["meta_info"])
-            seqs.append({"tokens": seq.tokens, "top_logprobs": seq.top_logprobs})
+            tokens, steps = sglang_logprobs(out["meta_info"])
+            seqs.append({"tokens": tokens, "top_logprobs": steps})
     finally:
         engine.shutdown()
     return {
         "engine": "sglang",
         "version": package_version("sglang"),
-        "transformers_backend": None,  # read from SGLang's log by the caller (harness.run_engine_runner)
+        "transformers_backend": None,  # read from SGLang's log by the caller (run_offline)
         "device": platform.device,
         "dtype": platform.dtype,
         "sequences": seqs,
@@ -142,7 +142,7 @@ def run_vllm_pooling(repo: str, prompts: list[list[int]], task: str, max_model_l
     """vLLM's pooling runner on token ids: `LLM.embed` for an embedding model, `LLM.classify` for a classifier (and
     `LLM.encode(pooling_task="classify")`, the call under it, when `classify` itself fails)."""
     platform = detect_platform()
-    llm = _vllm_llm(repo, platform, max_model_len, runner="pooling")
+    llm = vllm_llm(repo, platform, max_model_len=max_model_len, runner="pooling")
     model_config = llm.llm_engine.model_config
     requests = [{"prompt_token_ids": p} for p in prompts]
     error = None
@@ -180,7 +180,7 @@ def run_sglang_pooling(repo: str, prompts: list[list[int]], context_length: int 
 
     platform = detect_platform()
     # a custom architecture is a generation model to SGLang unless told otherwise
-    engine = _sglang_engine(repo, platform, context_length, is_embedding=True)
+    engine = sglang_engine(repo, platform, context_length=context_length, is_embedding=True)
     try:
         # `Engine.encode` takes text only; this is the request it builds, with token ids instead
         request = engine.tokenizer_manager.generate_request(EmbeddingReqInput(input_ids=prompts), None)
@@ -190,7 +190,7 @@ def run_sglang_pooling(repo: str, prompts: list[list[int]], context_length: int 
     return {
         "engine": "sglang",
         "version": package_version("sglang"),
-        "transformers_backend": None,  # read from SGLang's log by the caller (harness.run_engine_runner)
+        "transformers_backend": None,  # read from SGLang's log by the caller (run_offline)
         "device": platform.device,
         "dtype": platform.dtype,
         "vectors": [list(out["embedding"]) for out in outputs],
