@@ -3,14 +3,14 @@ one of transformers' own. Each rule raises SpecError with one line: what is wron
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from tf_scaffold import facts
 from tf_scaffold.errors import SpecError
 from tf_scaffold.installed import native_names
 
-if TYPE_CHECKING:
-    from tf_scaffold.spec.schema import Spec
+# The Spec being validated (`schema` imports this module: importing it back, even for typing, would be a cycle).
+Spec = Any
 
 
 def positive_int(value: int | None, name: str) -> int | None:
