@@ -288,16 +288,19 @@ def one_line_error(result, code=2):
 
 
 def test_bad_input_is_one_line(tmp_path, tiny_repo, tiny_vl_repo, tiny_encoder_repo):
-    assert "not a folder" in one_line_error(run(tmp_path / "missing"))
-    assert "no readable config.json" in one_line_error(run(tmp_path, "--out", tmp_path / "o"))
+    assert "does not exist" in one_line_error(run(tmp_path / "missing"))
+    assert "has no config.json" in one_line_error(run(tmp_path, "--out", tmp_path / "o"))
     assert "text generation" in one_line_error(run(tiny_encoder_repo, "--out", tmp_path / "o"))
     assert "--batch-sizes" in one_line_error(run(tiny_repo, "--batch-sizes", "4,x"))
     assert "--batch-sizes" in one_line_error(run(tiny_repo, "--batch-sizes", "0"))
     assert "unknown engine" in one_line_error(run(tiny_repo, "--engines", "tgi", "--out", tmp_path / "o"))
-    # asked for by name, in an interpreter that does not have it
-    line = one_line_error(run(tiny_repo, "--engines", "sglang", "--python", sys.executable, "--out", tmp_path / "o"))
+    # asked for by name, in an interpreter that does not have it: an environment failure, exit 4
+    line = one_line_error(
+        run(tiny_repo, "--engines", "sglang", "--python", sys.executable, "--out", tmp_path / "o"), 4
+    )
     assert "SGLang is not installed" in line or "tf-scaffold is not installed" in line
-    assert "does not exist" in one_line_error(run(tiny_repo, "--python", tmp_path / "nope", "--out", tmp_path / "o"))
+    line = one_line_error(run(tiny_repo, "--python", tmp_path / "nope", "--out", tmp_path / "o"), 4)
+    assert "does not exist" in line
     assert "nothing to time" in one_line_error(run(tiny_vl_repo, "--no-transformers", "--out", tmp_path / "o"))
     assert "choose one of" in one_line_error(run(tiny_repo, "--native", "GPT2LMHeadModel", "--out", tmp_path / "o"))
     assert not (tmp_path / "o").exists()

@@ -311,11 +311,10 @@ def test_cli_exit_codes_and_json(tiny_repo, corpus):
 @pytest.mark.parametrize(
     ("setup", "expected_id"),
     [
-        (lambda p: None, "TFS001"),  # not a model repo
         (lambda p: (p / "config.json").write_text("{broken"), "TFS001"),
         (lambda p: (p / "config.json").write_text("[1, 2]"), "TFS001"),
     ],
-    ids=["empty-folder", "broken-json", "json-not-object"],
+    ids=["broken-json", "json-not-object"],  # a folder without config.json: a usage error (test_cli)
 )
 def test_unreadable_repos_are_findings(tmp_path, setup, expected_id):
     setup(tmp_path)

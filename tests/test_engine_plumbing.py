@@ -263,5 +263,5 @@ def test_junit_parsing_and_bad_paths(tmp_path):
         ("test_engines::test_d", "xfailed"),
     ]
     assert outcomes[1].message == "SGLang needs a CUDA GPU"
-    with pytest.raises(ScaffoldError, match="not a generated model repo"):
+    with pytest.raises(ScaffoldError, match="has no config.json"):
         run_harness(tmp_path, None)

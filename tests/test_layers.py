@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tf_scaffold"
 
 # layer: (the top-level modules and subpackages of tf_scaffold it holds, the layers it may import from)
 LAYERS = {
-    "foundation": ({"__init__", "errors", "facts", "versions", "installed", "record"}, set()),
+    "foundation": ({"__init__", "errors", "facts", "versions", "installed", "record", "fs"}, set()),
     "answers": ({"names", "spec", "variants"}, {"foundation"}),
     "generator": ({"render", "reflow", "write", "artifacts", "update", "commands"}, {"foundation", "answers"}),
     "checker": ({"conformance"}, {"foundation"}),

@@ -195,6 +195,11 @@ def test_presets_are_valid():
         ({"name": "a", "arch": "encoder", "qk_norm": True}, "decoder option"),
         ({"name": "a", "arch": "encoder", "sliding_window": 8, "layer_types": "sliding"}, "decoder option"),
         ({"name": "a", "arch": "encoder", "vocab_size": 200}, "WordPiece"),
+        # answers the model would silently drop or that make no sense together
+        ({"name": "a", "arch": "encoder", "num_labels": 3}, "add --task classify"),
+        ({"name": "a", "num_layers": 2, "sliding_window": 8, "layer_types": "sliding,full,full"}, "at most one type"),
+        ({"name": "a", "num_layers": 1, "sliding_window": 8, "layer_types": ["sliding", "full"]}, "at most one type"),
+        ({"name": "a", "arch": "encoder", "preset": "llama-3.2-1b"}, "decoder's shape"),
     ],
 )
 def test_rejections(answers, fragment):
@@ -203,3 +208,14 @@ def test_rejections(answers, fragment):
     message = str(err.value)
     assert fragment in message
     assert "\n" not in message
+
+
+def test_labels_of_an_embedding_model():
+    """An answers file records an embedding model's default num_labels (it reads back); the same answer given on the
+    command line is refused, whatever its value: the model would drop it."""
+    embed = build_spec({"name": "acme-encoder", "arch": "encoder"})
+    assert embed.answers()["num_labels"] == 2 and build_spec(embed.answers()) == embed
+    with pytest.raises(SpecError, match="add --task classify"):
+        build_spec({"name": "acme-encoder", "arch": "encoder", "num_labels": 2}, explicit={"num_labels"})
+    classify = {"name": "acme-encoder", "arch": "encoder", "task": "classify", "num_labels": 2}
+    assert build_spec(classify, explicit=set(classify)).encoder.num_labels == 2

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tf_scaffold import variants
+from tf_scaffold import facts
 from tf_scaffold.errors import ScaffoldError, SpecError
-from tf_scaffold.spec import Spec, build_spec
+
+if TYPE_CHECKING:
+    from tf_scaffold.spec import Spec
 
 
 @dataclass
@@ -21,6 +24,56 @@ class NewResult:
     files: list[str]
     tokenizer_size: int = 0
     warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> list[str]:
+        """What was made, one line per part (printed under `Created PATH`)."""
+        spec = self.spec
+        heads = f"{spec.num_heads}" if spec.encoder else f"{spec.num_heads}/{spec.num_kv_heads}"
+        weights = f"random weights, seed {spec.seed}" if spec.weights else "no weights"
+        lines = [
+            f"{spec.names.architecture} (model_type {spec.names.model_type!r}): {plural(spec.num_layers, 'layer')},"
+            f" hidden {spec.hidden_size}, {heads} heads x {spec.resolved_head_dim}, vocab {spec.vocab_size}"
+            f" (tokenizer {self.tokenizer_size}), {weights}"
+        ]
+        if spec.encoder:
+            enc = spec.encoder
+            served = "embeddings" if enc.task == "embed" else f"classification into {plural(enc.num_labels, 'label')}"
+            lines.append(
+                f"encoder: serves {served}; {enc.pooling} pooling{', normalised' if enc.normalize else ''};"
+                f" {plural(enc.type_vocab_size, 'token type')}"
+            )
+        if spec.vision:
+            vision = spec.vision
+            lines.append(
+                f"vision tower: {vision.image_size}px images in {vision.patch_size}px patches"
+                f" ({plural(vision.num_image_tokens, 'image token')} each), {plural(vision.vision_num_layers, 'layer')},"
+                f" hidden {vision.vision_hidden_size}, {plural(vision.vision_num_heads, 'head')}"
+            )
+        if spec.moe:
+            lines.append(
+                f"experts: {spec.moe.num_experts} per layer, top-{spec.moe.num_experts_per_tok} routing,"
+                f" width {spec.moe.moe_intermediate_size}"
+            )
+        attention = [
+            *(["qk-norm"] if spec.qk_norm else []),
+            *(["q/k/v bias"] if spec.attention_bias else []),
+            *(
+                [
+                    f"sliding window {spec.sliding_window} on"
+                    f" {plural(spec.layer_types.count(facts.SLIDING_ATTENTION), 'layer')}"
+                ]
+                if spec.sliding_window
+                else []
+            ),
+        ]
+        if attention:
+            lines.append(f"attention: {', '.join(attention)}")
+        return lines
+
+
+def plural(count: int, word: str) -> str:
+    """`1 layer`, `2 layers`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def read_spec_file(path: Path) -> dict[str, Any]:
@@ -39,32 +92,15 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def rope_scaling_answer(
-    rope_type: str | None, factor: float | None, original: int | None, extra_json: str | None
-) -> dict[str, Any] | None:
-    """The `rope_scaling` answer from `new`'s RoPE options (None when none was given). Raises SpecError."""
-    scaling: dict[str, Any] = {}
-    if extra_json is not None:
-        try:
-            scaling = json.loads(extra_json)
-        except json.JSONDecodeError as err:
-            raise SpecError(f"--rope-parameters is not valid JSON: {err}") from None
-        if not isinstance(scaling, dict):
-            raise SpecError("--rope-parameters must be a JSON object, e.g. '{\"factor\": 4}'")
-    for key, value in (("rope_type", rope_type), ("factor", factor), ("original_max_position_embeddings", original)):
-        if value is not None:
-            scaling[key] = value
-    if scaling and "rope_type" not in scaling:
-        raise SpecError("RoPE scaling options need a type: add --rope-scaling linear|dynamic|yarn|longrope|llama3")
-    return scaling or None
-
-
-def new(answers: dict[str, Any], output_dir: Path, force: bool = False) -> NewResult:
-    """Validate the answers, render the templates and write a complete repo to output_dir/<repo name>."""
+def new(answers: dict[str, Any], output_dir: Path, force: bool = False, explicit: Collection[str] = ()) -> NewResult:
+    """Validate the answers, render the templates and write a complete repo to output_dir/<repo name>. `explicit`:
+    the answers given on the command line (see `build_spec`)."""
+    from tf_scaffold import variants
     from tf_scaffold.render import render
+    from tf_scaffold.spec import build_spec
     from tf_scaffold.write import check_target, write_atomically
 
-    spec = build_spec(answers)
+    spec = build_spec(answers, explicit)
     target = (output_dir / spec.names.repo_name).resolve()
     check_target(target, force)  # fail before spending seconds on torch
     files = render(spec)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from tf_scaffold.errors import InterruptedError_, ScaffoldError, TargetExistsError
+from tf_scaffold.fs import signals_raise
 
 STAGING_MARK = ".tf-scaffold-tmp-"
 
@@ -75,26 +74,6 @@ def _normalise_permissions(root: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-@contextmanager
-def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into KeyboardInterrupt so staging is cleaned up like on Ctrl-C."""
-
-    def handler(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except (ValueError, OSError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def write_atomically(target: Path, files: dict[str, str], build: Callable[[Path], None], force: bool) -> Path | None:
     """Write `files`, run `build(staging)` to add generated artifacts, then move the result to `target`.
 
@@ -109,7 +88,7 @@ def write_atomically(target: Path, files: dict[str, str], build: Callable[[Path]
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_MARK}{os.getpid()}-", dir=parent))
     backup: Path | None = None
     try:
-        with _signals_raise():
+        with signals_raise():
             for rel, text in files.items():
                 path = staging / rel
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from tf_scaffold.bench.settings import ENGINE_NAMES
 from tf_scaffold.bench.twins import Twin, twin_for
 from tf_scaffold.engines.run import ENGINES, VERSIONS_PROBE, _resolve_python
-from tf_scaffold.errors import ScaffoldError
+from tf_scaffold.errors import EnvironmentFailure, ScaffoldError
 from tf_scaffold.facts import GENERATING_AUTO_CLASSES
 
 
@@ -40,7 +40,7 @@ def make_prompts(count: int, length: int, vocab_size: int, avoid: set[int], low:
 def probe_python(python: str) -> dict:
     proc = subprocess.run([python, "-c", VERSIONS_PROBE], capture_output=True, text=True, check=False)
     if proc.returncode:
-        raise ScaffoldError(f"cannot run {python}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+        raise EnvironmentFailure(f"cannot run {python}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
     harness = subprocess.run([python, "-c", "import tf_scaffold.bench.worker"], capture_output=True, check=False)
     versions = json.loads(proc.stdout)
     versions["harness"] = harness.returncode == 0
@@ -110,7 +110,7 @@ def plan(
         else:
             chosen.append((engine, python, probes[python]))
     if engines and missing:  # asked for by name: not running it is an error
-        raise ScaffoldError(next(iter(missing.values())))
+        raise EnvironmentFailure(next(iter(missing.values())))
     if not chosen:
-        raise ScaffoldError(" ".join(missing.values()))
+        raise EnvironmentFailure(" ".join(missing.values()))
     return config, twin, chosen, missing

@@ -25,9 +25,11 @@ tf-scaffold check ./my-model --json                # machine-readable, for CI
 tf-scaffold check ./my-model --select TFS011,TFS020 --ignore TFS017 --no-tp
 ```
 
-Exit codes: **0** no errors (warnings allowed), **1** errors found, **2** usage error (missing folder, unknown check
-id), **3** a check failed internally: its finding says so and the rest of the report is still printed (valid JSON
-with `--json`); please report it.
+Exit codes: **0** no errors (warnings allowed), **1** errors found, **2** usage error (a path that does not exist or
+is not a folder, a folder without config.json, an unknown check id: one line on stderr and nothing on stdout, with
+`--json` too), **3** a check failed internally: its finding says so and the rest of the report is still printed (valid
+JSON with `--json`); please report it. A config.json that is there but unreadable is a finding (TFS001), not a usage
+error.
 
 `check` never crashes, hangs or leaves the repo: every file is read as data (JSON shapes checked before use, only
 regular files opened, paths resolved inside the repo, sizes bounded), Python sources are decoded by Python's own rules

